@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test_cli.sh — the slmtune command line as a user meets it: help texts, usage errors with exit
+# code 2, recipe errors with exit code 1 and their places, overrides, --print-config round trip,
+# and the resolved recipe written into the run directory.
+# Usage: test_cli.sh SLMTUNE SOURCE_DIR
+set -u
+slmtune=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect CODE PATTERN -- command...: runs the command, checks its exit code and that its combined
+# output matches the extended regular expression PATTERN.
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1 </dev/null)
+  rc=$?
+  [ "$rc" = "$code" ] || fail "'$*' exited $rc, expected $code; output:\n$out"
+  grep -Eq -- "$pattern" <<<"$out" || fail "'$*' output lacks /$pattern/:\n$out"
+}
+
+expect 0 '^usage: slmtune COMMAND' -- "$slmtune" --help
+expect 2 '^usage: slmtune COMMAND' -- "$slmtune"
+expect 2 "unknown command 'trian'" -- "$slmtune" trian
+for c in prepare train eval export generate inspect version; do
+  expect 0 "^usage: slmtune $c" -- "$slmtune" "$c" --help
+done
+expect 2 "unknown option '--lr'" -- "$slmtune" train x.yaml --lr 3
+expect 2 "did you mean '--print-config'" -- "$slmtune" train x.yaml --print-confg
+expect 2 "usage: slmtune train" -- "$slmtune" train x.yaml --bogus
+expect 2 "unexpected argument 'extra'" -- "$slmtune" train x.yaml extra
+expect 2 "needs FILE" -- "$slmtune" inspect
+expect 0 '^slmtune [0-9]+\.[0-9]+\.[0-9]+' -- "$slmtune" version
+
+# Recipe errors: exit 1, file:line:column, the closest key.
+cat > bad.yaml <<'YAML'
+model:
+  path: m.gguf
+data:
+  train: d.jsonl
+train:
+  lerning_rate: 0.001
+YAML
+expect 1 "bad.yaml:6:3: unknown key 'lerning_rate' in section 'train'; did you mean 'learning_rate'\?" -- \
+  "$slmtune" train bad.yaml --print-config
+expect 1 "recipe not found" -- "$slmtune" train missing.yaml
+
+# Overrides and --print-config: the printed recipe reads back to the same recipe.
+cp "$src/recipes/quickstart.yaml" q.yaml
+expect 0 'rank: 4' -- "$slmtune" train q.yaml lora.rank=4 --print-config
+expect 1 "lora.rank: expected an integer, got 'four'" -- "$slmtune" train q.yaml lora.rank=four --print-config
+"$slmtune" train q.yaml lora.rank=4 train.learning_rate=3e-5 --print-config > printed.yaml 2>&1 || fail "print-config failed"
+"$slmtune" train printed.yaml --print-config > printed_again.yaml 2>&1 || fail "printed recipe does not load"
+cmp -s printed.yaml printed_again.yaml || fail "print-config does not round-trip:\n$(diff printed.yaml printed_again.yaml)"
+
+# Every run records its resolved recipe in its run directory.
+"$slmtune" train q.yaml output.dir=out lora.rank=8 > /dev/null 2>&1
+[ -f out/q/recipe.yaml ] || fail "train did not write out/q/recipe.yaml"
+grep -q 'rank: 8' out/q/recipe.yaml || fail "out/q/recipe.yaml lacks the override"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all command-line checks passed"

@@ -1,0 +1,58 @@
+// commands.cpp — the subcommand table: names, synopses, flags and help texts in one place.
+#include "tools/slmtune/commands.h"
+
+namespace slm::cli {
+namespace {
+
+const std::vector<FlagSpec> k_recipe_flags = {
+    {"--print-config", "", "Print the resolved recipe (defaults, file, overrides) as YAML and exit."},
+};
+
+const std::vector<CommandSpec> k_commands = {
+    {"prepare", "tokenize a recipe's data into HDF5 shards", "RECIPE [section.key=value ...]",
+     "Reads the recipe's data, applies the model's chat template and loss masks, packs rows and\n"
+     "writes HDF5 shards that `train` reads. Overrides have the form section.key=value.",
+     k_recipe_flags, 1, -1, run_prepare, ""},
+    {"train", "fine-tune LoRA adapters as a recipe says", "RECIPE [section.key=value ...]",
+     "Trains the adapters a recipe describes and writes the run to <output.dir>/<output.name>/:\n"
+     "the resolved recipe, metrics, checkpoints and exports. Overrides have the form\n"
+     "section.key=value, for example train.learning_rate=1e-4 lora.rank=8.",
+     {k_recipe_flags[0],
+      {"--print-reference", "", "Print the documented reference recipe (every key and default) and exit."}},
+     0, -1, run_train, ""},
+    {"eval", "evaluate a model or adapter on a recipe's evaluation data", "RECIPE [--adapter DIR]",
+     "Computes loss and perplexity of the base model, or of the base model with an adapter, on\n"
+     "the recipe's evaluation data, and answers its evaluation prompts.",
+     {{"--adapter", "DIR", "Adapter directory (PEFT format) to apply."}},
+     1, -1, nullptr, "evaluation needs the training engine (issue 4)"},
+    {"export", "write a run's adapter as PEFT, merged HF, GGUF or GGUF LoRA", "RUN_DIR",
+     "Exports the latest checkpoint of a run in the formats its recipe names (output.export), or\n"
+     "in the one --format names.",
+     {{"--format", "KIND", "peft, merged, gguf or gguf_lora."}, {"--out", "DIR", "Where to write."}},
+     1, 1, nullptr, "exports need checkpoints (issue 6)"},
+    {"generate", "generate text from a model, with or without an adapter", "",
+     "Streams the model's continuation of a prompt (greedy by default) and reports tokens/s.",
+     {{"--model", "PATH", "GGUF file, .safetensors file or HF model directory."},
+      {"--adapter", "DIR", "PEFT adapter directory to apply."},
+      {"--prompt", "TEXT", "The prompt."},
+      {"--chat", "", "Wrap the prompt in the model's chat template as a user turn."},
+      {"--max-new-tokens", "N", "Stop after N new tokens (default 128)."},
+      {"--temperature", "T", "Sampling temperature; 0 = greedy (default 0)."},
+      {"--top-p", "P", "Nucleus sampling threshold (default 1)."},
+      {"--seed", "S", "Sampling seed (default 0)."}},
+     0, 0, nullptr, "generation needs the model loaders and forward pass (issue 3)"},
+    {"inspect", "summarize a safetensors, GGUF or HDF5 file", "FILE",
+     "Prints a file's architecture, tensors with dtypes and quantization types, tokenizer and\n"
+     "chat template.",
+     {}, 1, 1, nullptr, "inspection needs the safetensors and GGUF readers (issue 3)"},
+    {"version", "print the version and the linked CUDA libraries", "",
+     "Prints slmtune's version, how it was built, and the CUDA runtime, cuBLAS, cuBLASLt and NCCL\n"
+     "versions it links (CUDA builds).",
+     {}, 0, 0, run_version, ""},
+};
+
+}  // namespace
+
+std::span<const CommandSpec> all_commands() { return k_commands; }
+
+}  // namespace slm::cli

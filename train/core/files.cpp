@@ -1,0 +1,65 @@
+// files.cpp — file reads and atomic writes (POSIX: open, write, fsync, rename).
+#include "train/core/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "train/core/error.h"
+
+namespace slm {
+
+std::string read_file(const std::filesystem::path& path, std::string_view what) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    SLM_FAIL(path.string(), ": ", what, " not found; check the path (relative paths are taken from ",
+             std::filesystem::current_path().string(), ")");
+  if (std::filesystem::is_directory(path, ec))
+    SLM_FAIL(path.string(), ": is a directory, expected a ", what, " file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) SLM_FAIL(path.string(), ": cannot open ", what, " for reading; check its permissions");
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) SLM_FAIL(path.string(), ": read error on ", what);
+  return contents.str();
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view contents) {
+  std::error_code ec;
+  if (path.has_parent_path()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) SLM_FAIL(path.parent_path().string(), ": cannot create directory: ", ec.message());
+  }
+  const std::string temporary = path.string() + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) SLM_FAIL(temporary, ": cannot create: ", std::strerror(errno));
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      SLM_FAIL(path.string(), ": write failed: ", std::strerror(saved),
+               saved == ENOSPC ? "; the disk is full: free space and run again (the previous file is untouched)" : "");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int saved = errno;
+    ::unlink(temporary.c_str());
+    SLM_FAIL(path.string(), ": cannot flush to disk: ", std::strerror(saved));
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    int saved = errno;
+    ::unlink(temporary.c_str());
+    SLM_FAIL(path.string(), ": cannot replace: ", std::strerror(saved));
+  }
+}
+
+}  // namespace slm
