@@ -60,6 +60,8 @@ class LlamaRunner {
   // logits: [T, V] if all_positions, else [V] for the last token. Overwrites logits.
   void forward(std::span<const std::int32_t> tokens, float* logits, bool all_positions);
   std::int64_t position() const { return position_; }
+  std::int64_t capacity() const { return capacity_; }
+  std::int64_t vocab_size() const { return c_.vocab_size; }
   void reset() { position_ = 0; }
 
  private:
