@@ -44,7 +44,7 @@ const std::vector<CommandSpec> k_commands = {
     {"inspect", "summarize a safetensors, GGUF or HDF5 file", "FILE",
      "Prints a file's architecture, tensors with dtypes and quantization types, tokenizer and\n"
      "chat template.",
-     {}, 1, 1, nullptr, "inspection needs the safetensors and GGUF readers (issue 3)"},
+     {}, 1, 1, run_inspect, ""},
     {"version", "print the version and the linked CUDA libraries", "",
      "Prints slmtune's version, how it was built, and the CUDA runtime, cuBLAS, cuBLASLt and NCCL\n"
      "versions it links (CUDA builds).",

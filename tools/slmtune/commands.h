@@ -12,5 +12,7 @@ std::span<const CommandSpec> all_commands();
 int run_train(const ParsedArgs& args);
 int run_prepare(const ParsedArgs& args);
 int run_version(const ParsedArgs& args);
+int run_inspect(const ParsedArgs& args);
+int run_generate(const ParsedArgs& args);
 
 }  // namespace slm::cli
