@@ -1,0 +1,35 @@
+// layers_backward.h — backward of the per-row and elementwise ops of layers.h on the CPU:
+// RMSNorm, RoPE, SwiGLU. Norm weights are frozen in LoRA training, so no weight gradients.
+// Does not hold: attention (attention_backward.h), products (matmul_backward.h, lora.h),
+// the loss (cross_entropy.h).
+//
+// Letters: T tokens, D hidden size, F MLP size, n heads, E head_dim.
+#pragma once
+
+#include <cstdint>
+
+namespace slm::cpu {
+
+// Backward of out = x * rsqrt(mean(x^2) + eps) * w with x, w [.., D], given dy [T, D]:
+//   dx[T, D] = r * (dy*w - x * r^2 * mean(dy*w*x)),   r = rsqrt(mean(x^2) + eps) per row.
+// x is the norm's forward input (the residual stream); r is recomputed from it.
+// accumulate = false overwrites dx (dx may then alias dy). accumulate = true adds into dx: the
+// trainer's case, where dx is the residual-stream gradient that already holds the skip path's
+// gradient, so `dres += rmsnorm_backward(dnormed)` needs no extra buffer or add pass.
+void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, std::int64_t t,
+                      std::int64_t d, float eps, bool accumulate = false);
+
+// Backward of rope_forward, in place on dx[T, n, E]: the inverse (transposed) rotation,
+//   dx[i] <- dx[i] c + dx[i + E/2] s,   dx[i + E/2] <- dx[i + E/2] c - dx[i] s,
+// with cos, sin [T, E/2] the tables of the forward. Overwrites dx.
+void rope_backward(float* dx, const float* cos, const float* sin, std::int64_t t, std::int64_t n,
+                   std::int64_t e);
+
+// Backward of out = silu(gate) * up over count elements, given dout:
+//   dgate = dout * up * sigmoid(gate) * (1 + gate * (1 - sigmoid(gate))),  dup = dout * silu(gate).
+// Overwrites dgate and dup. Elementwise: dgate may alias gate or dout, dup may alias up or dout
+// (not dgate == dup).
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                     std::int64_t count);
+
+}  // namespace slm::cpu
