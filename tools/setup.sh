@@ -14,6 +14,7 @@ packages=(
   libyaml-cpp-dev         # recipes (YAML with line and column marks for errors)
   nlohmann-json3-dev      # config.json, tokenizer.json, safetensors headers, PEFT configs
   libpcre2-dev            # tokenizer pre-tokenization regexes (Unicode classes, lookahead)
+  libicu-dev              # tokenizer NFC normalization (Qwen) and Unicode character classes
   libhdf5-dev             # data shards and training state
   libboost-context-dev    # fibers for the CUDA emulation harness (one per CUDA thread)
   libopenblas-dev         # CPU GEMM for frozen-weight products
