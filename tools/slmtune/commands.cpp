@@ -40,7 +40,7 @@ const std::vector<CommandSpec> k_commands = {
       {"--temperature", "T", "Sampling temperature; 0 = greedy (default 0)."},
       {"--top-p", "P", "Nucleus sampling threshold (default 1)."},
       {"--seed", "S", "Sampling seed (default 0)."}},
-     0, 0, nullptr, "generation needs the model loaders and forward pass (issue 3)"},
+     0, 0, run_generate, ""},
     {"inspect", "summarize a safetensors, GGUF or HDF5 file", "FILE",
      "Prints a file's architecture, tensors with dtypes and quantization types, tokenizer and\n"
      "chat template.",
