@@ -1,0 +1,78 @@
+// llama_train.h — one LoRA training micro-batch through a Llama-family model: the forward pass
+// keeping the activations the backward needs, the chunked cross-entropy, and the explicit
+// backward, which accumulates only adapter gradients (frozen weights get none).
+//
+// Letters: N tokens of the micro-batch (all rows concatenated), D hidden, F MLP, H query heads,
+// G kv heads, E head_dim, V vocab, r adapter rank, L layers.
+// Does not hold: the optimizer, schedules or the loop (train/optim, train/trainer).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "train/core/arena.h"
+#include "train/lora/adapters.h"
+#include "train/model/llama.h"
+
+namespace slm {
+
+// A micro-batch as one packed token stream: rows and the documents inside them are segments.
+struct MicroBatch {
+  std::vector<std::int32_t> tokens;      // [N]
+  std::vector<std::int32_t> targets;     // [N] the token position t predicts; -100 = no loss
+  std::vector<std::int32_t> positions;   // [N] RoPE position, restarting at every segment
+  std::vector<std::int32_t> cu_seqlens;  // [segments + 1] segment starts, 0 ... N
+
+  // Appends one segment given HF-style (unshifted) labels: position t predicts labels[t + 1]
+  // (-100 = not a target), as transformers' causal-LM loss does.
+  void add_segment(std::span<const std::int32_t> ids, std::span<const std::int32_t> labels);
+  std::int64_t size() const { return static_cast<std::int64_t>(tokens.size()); }
+  std::int64_t target_count() const;
+};
+
+class LoraTrainStep {
+ public:
+  // Activations are sized once for micro-batches of at most max_tokens tokens. adapters may be
+  // nullptr: the base model alone (evaluation of the base, tests).
+  LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens);
+
+  // Forward and backward; adapter gradients accumulate (+=) the gradient of
+  // grad_scale * (summed cross-entropy). Returns the summed cross-entropy over targets.
+  double forward_backward(const MicroBatch& batch, float grad_scale);
+
+  // Forward only (evaluation); returns the summed cross-entropy over targets.
+  double loss(const MicroBatch& batch);
+
+  // Forward only; writes logits [N, V] (tests).
+  void logits(const MicroBatch& batch, float* out);
+
+  std::size_t activation_bytes() const { return arena_.bytes(); }
+
+ private:
+  struct LayerActs {
+    float *res_in, *xn1, *q, *k, *v, *attn, *lse, *res_mid, *xn2, *gate, *up, *act;
+  };
+  void forward(const MicroBatch& batch);
+  void layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
+  void layer_backward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
+  void linear_forward(float* y, const float* x, const float* w, std::int64_t l, LinearSlot slot, std::int64_t n,
+                      std::int64_t in, std::int64_t out);
+  void linear_backward(float* dx, const float* dy, const float* x, const float* w, std::int64_t l, LinearSlot slot,
+                       std::int64_t n, std::int64_t in, std::int64_t out, float beta);
+
+  const LlamaWeights& w_;
+  const ModelConfig& c_;
+  LoraAdapters* adapters_;
+  std::int64_t max_tokens_;
+  std::vector<float> inv_freq_;
+  std::vector<std::int64_t> module_of_;  // [L * 7] index into adapters_.modules(), or -1
+  FloatArena arena_;                     // activations and scratch
+  std::vector<LayerActs> acts_;
+  std::vector<float*> xa_;               // per adapter module: [N, r]
+  float *res_final_, *xn_final_, *cos_, *sin_;
+  float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_, *lora_g_;
+  float *attn_scratch_, *ce_scratch_;
+  std::int64_t ce_chunk_;
+};
+
+}  // namespace slm
