@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "checkpoints/model_loader.h"
 #include "checkpoints/peft_adapter.h"
@@ -47,6 +48,7 @@ struct Case {
     lora.rank = json["lora"]["r"];
     lora.alpha = json["lora"]["alpha"];
     lora.use_rslora = json["lora"]["use_rslora"];
+    lora.dropout = json["lora"]["dropout"];
     for (const auto& t : json["lora"]["target_modules_resolved"]) {
       const std::string name = t;
       for (std::size_t s = 0; s < k_num_slots; ++s) {
@@ -146,6 +148,19 @@ void run_training_case(const std::string& name) {
   const auto trace = nlohmann::json::parse(read_file(c.dir / "trace.json", "trace.json"))["steps"];
   const int accum = c.json["grad_accum"];
   LoraTrainStep step(*c.model, &adapters, 64);
+  std::optional<SafetensorsFile> masks;
+  if (std::filesystem::exists(c.dir / "masks.safetensors")) {
+    masks.emplace(SafetensorsFile::open(c.dir / "masks.safetensors"));
+    // PEFT's recorded masks: mask_{step}_{micro}_{layer}, for the case's only target (q_proj).
+    step.set_mask_provider([&](std::int64_t micro_batch, std::int64_t layer, LinearSlot, float* mask, std::int64_t n,
+                               std::int64_t k) {
+      const std::string key = "mask_" + std::to_string(micro_batch / accum) + "_" + std::to_string(micro_batch % accum) +
+                              "_" + std::to_string(layer);
+      const SafetensorsTensor* t = masks->find(key);
+      ASSERT_TRUE(t != nullptr && t->num_elements() == n * k) << key;
+      read_tensor_fp32(*t, mask);
+    });
+  }
   for (std::size_t k = 0; k < trace.size(); ++k) {
     std::vector<MicroBatch> window;
     std::int64_t n_window = 0;
@@ -173,6 +188,25 @@ void run_training_case(const std::string& name) {
 TEST(LoraPeft, TwentyStepsPlainLora) { run_training_case("train_default"); }
 TEST(LoraPeft, TwentyStepsRsLora) { run_training_case("train_rslora"); }
 TEST(LoraPeft, TwentyStepsLoraPlusOnASubsetOfModules) { run_training_case("train_subset_loraplus"); }
+TEST(LoraPeft, DropoutWithPeftsMasks) { run_training_case("train_dropout"); }
+
+TEST(LoraPeft, DropoutMasksAreSeededAndDeterministic) {
+  Case c("train_default");
+  c.lora.dropout = 0.25;
+  LoraAdapters adapters(c.model->config, c.lora);
+  adapters.initialize(LoraInit::Kaiming, 3);
+  SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
+  // Same seed, same micro-batch sequence: identical gradients; another seed: different ones.
+  auto grads_with_seed = [&](std::uint64_t seed) {
+    LoraTrainStep step(*c.model, &adapters, 64);
+    step.set_dropout_seed(seed);
+    adapters.zero_grads();
+    step.forward_backward(c.batch(data, 0), 1.0f);
+    return std::vector<float>(adapters.grads(), adapters.grads() + adapters.count());
+  };
+  EXPECT_EQ(grads_with_seed(1), grads_with_seed(1));
+  EXPECT_NE(grads_with_seed(1), grads_with_seed(2));
+}
 
 }  // namespace
 }  // namespace slm

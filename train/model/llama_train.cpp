@@ -46,10 +46,13 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
   const std::int64_t n = max_tokens, d = c_.hidden_size, f = c_.intermediate_size, r = adapters_ ? adapters_->settings().rank : 0;
   const std::int64_t qd = c_.num_heads * c_.head_dim, kvd = c_.num_kv_heads * c_.head_dim, h = c_.num_heads;
   const std::int64_t threads = omp_get_max_threads();
+  const bool dropout = adapters_ && adapters_->settings().dropout > 0;
   const std::int64_t layer_sizes[] = {n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * h, n * d, n * d, n * f, n * f, n * f};
   const std::int64_t scratch_sizes[] = {n * d, n * d, n * (c_.head_dim / 2), n * (c_.head_dim / 2),  // res_final .. sin
                                         n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * f, n * f, n * f, n * r,
-                                        std::max(threads * n, n * h), ce_chunk_ * (c_.vocab_size + d + 1)};
+                                        std::max(threads * n, n * h), ce_chunk_ * (c_.vocab_size + d + 1),
+                                        dropout ? n * std::max(d, std::max(f, qd)) : 0,
+                                        dropout ? n * std::max(d, std::max(f, qd)) : 0};
   std::size_t total = 0;
   for (std::int64_t i = 0; i < c_.num_layers; ++i)
     for (std::int64_t s : layer_sizes) total += FloatArena::padded(static_cast<std::size_t>(s));
@@ -65,8 +68,36 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
   }
   for (std::size_t i = 0; i < mods.size(); ++i) xa_.push_back(take(n * r));
   float** scratch[] = {&res_final_, &xn_final_, &cos_, &sin_, &dx_, &dxn_, &dq_, &dk_, &dv_, &dattn_,
-                       &dgate_, &dup_, &dact_, &lora_g_, &attn_scratch_, &ce_scratch_};
+                       &dgate_, &dup_, &dact_, &lora_g_, &attn_scratch_, &ce_scratch_, &mask_, &masked_x_};
   for (std::size_t s = 0; s < std::size(scratch); ++s) *scratch[s] = take(scratch_sizes[s]);
+}
+
+namespace {
+std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+const float* LoraTrainStep::dropout_mask(std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t k) {
+  const double p = adapters_->settings().dropout;
+  if (!training_ || p <= 0) return nullptr;
+  if (mask_provider_) {
+    mask_provider_(micro_batches_, l, slot, mask_, n, k);
+    return mask_;
+  }
+  const float keep = static_cast<float>(1.0 / (1.0 - p));
+  const std::uint64_t base = mix(dropout_seed_ ^ mix(static_cast<std::uint64_t>(micro_batches_) * k_num_slots * 65536 +
+                                                     static_cast<std::uint64_t>(l) * k_num_slots + static_cast<std::uint64_t>(slot)));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n * k; ++i) {
+    const double u = static_cast<double>(mix(base + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
+    mask_[i] = u < p ? 0.0f : keep;
+  }
+  return mask_;
 }
 
 void LoraTrainStep::linear_forward(float* y, const float* x, const float* w, std::int64_t l, LinearSlot slot,
@@ -76,7 +107,7 @@ void LoraTrainStep::linear_forward(float* y, const float* x, const float* w, std
   if (m < 0) return;
   const LoraModule& mod = adapters_->modules()[static_cast<std::size_t>(m)];
   cpu::lora_forward(y, x, mod.a, mod.b, adapters_->settings().scale(), xa_[static_cast<std::size_t>(m)], n, out, in,
-                    adapters_->settings().rank);
+                    adapters_->settings().rank, dropout_mask(l, slot, n, in), masked_x_);
 }
 
 // dx = beta * dx + dy W (+ the adapter's part); adapter gradients accumulate.
@@ -87,7 +118,8 @@ void LoraTrainStep::linear_backward(float* dx, const float* dy, const float* x, 
   if (m < 0) return;
   const LoraModule& mod = adapters_->modules()[static_cast<std::size_t>(m)];
   cpu::lora_backward(mod.da, mod.db, dx, dy, x, mod.a, mod.b, xa_[static_cast<std::size_t>(m)],
-                     adapters_->settings().scale(), n, out, in, adapters_->settings().rank, lora_g_);
+                     adapters_->settings().scale(), n, out, in, adapters_->settings().rank, lora_g_,
+                     dropout_mask(l, slot, n, in), masked_x_);
 }
 
 void LoraTrainStep::layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs) {
@@ -116,7 +148,8 @@ void LoraTrainStep::layer_forward(std::int64_t l, std::int64_t n, const std::int
   cpu::add_inplace(x, dxn_, n * d);
 }
 
-void LoraTrainStep::forward(const MicroBatch& batch) {
+void LoraTrainStep::forward(const MicroBatch& batch, bool training) {
+  training_ = training;
   const std::int64_t n = batch.size(), d = c_.hidden_size, half = c_.head_dim / 2;
   SLM_CHECK(n > 0 && n <= max_tokens_, "internal: micro-batch of ", n, " tokens, sized for ", max_tokens_);
   SLM_CHECK(batch.cu_seqlens.size() >= 2 && batch.cu_seqlens.back() == n, "internal: bad segment boundaries");
@@ -156,7 +189,7 @@ void LoraTrainStep::layer_backward(std::int64_t l, std::int64_t n, const std::in
 }
 
 double LoraTrainStep::forward_backward(const MicroBatch& batch, float grad_scale) {
-  forward(batch);
+  forward(batch, true);
   const std::int64_t n = batch.size(), d = c_.hidden_size;
   double loss_sum = 0;
   // dxn_ receives d(final normed hidden); then the final norm's backward seeds dx_.
@@ -165,11 +198,13 @@ double LoraTrainStep::forward_backward(const MicroBatch& batch, float grad_scale
   cpu::rmsnorm_backward(dx_, dxn_, res_final_, w_.norm, n, d, static_cast<float>(c_.rms_norm_eps), false);
   const std::int64_t docs = static_cast<std::int64_t>(batch.cu_seqlens.size()) - 1;
   for (std::int64_t l = c_.num_layers - 1; l >= 0; --l) layer_backward(l, n, batch.cu_seqlens.data(), docs);
+  ++micro_batches_;
+  training_ = false;
   return loss_sum;
 }
 
 double LoraTrainStep::loss(const MicroBatch& batch) {
-  forward(batch);
+  forward(batch, false);
   double loss_sum = 0;
   cpu::cross_entropy_forward_backward(&loss_sum, dxn_, xn_final_, w_.lm_head, batch.targets.data(), batch.size(),
                                       c_.hidden_size, c_.vocab_size, ce_chunk_, 0.0f, ce_scratch_);
@@ -177,7 +212,7 @@ double LoraTrainStep::loss(const MicroBatch& batch) {
 }
 
 void LoraTrainStep::logits(const MicroBatch& batch, float* out) {
-  forward(batch);
+  forward(batch, false);
   cpu::matmul_nt(out, xn_final_, w_.lm_head, batch.size(), c_.vocab_size, c_.hidden_size);
 }
 

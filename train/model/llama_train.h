@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "train/core/arena.h"
@@ -48,11 +49,21 @@ class LoraTrainStep {
 
   std::size_t activation_bytes() const { return arena_.bytes(); }
 
+  // Dropout masks (lora.dropout > 0, training only): fills mask [N, K] with 0 or 1 / (1 - p) for
+  // one adapter's input. Called in the forward and again in the backward with the same
+  // arguments, so it must be deterministic. The default draws from a counter-based hash of
+  // (seed, micro-batch number, layer, slot, element); tests install PEFT's recorded masks.
+  using MaskProvider = std::function<void(std::int64_t micro_batch, std::int64_t layer, LinearSlot slot,
+                                          float* mask, std::int64_t n, std::int64_t k)>;
+  void set_mask_provider(MaskProvider provider) { mask_provider_ = std::move(provider); }
+  void set_dropout_seed(std::uint64_t seed) { dropout_seed_ = seed; }
+
  private:
   struct LayerActs {
     float *res_in, *xn1, *q, *k, *v, *attn, *lse, *res_mid, *xn2, *gate, *up, *act;
   };
-  void forward(const MicroBatch& batch);
+  void forward(const MicroBatch& batch, bool training);
+  const float* dropout_mask(std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t k);
   void layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
   void layer_backward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
   void linear_forward(float* y, const float* x, const float* w, std::int64_t l, LinearSlot slot, std::int64_t n,
@@ -72,7 +83,12 @@ class LoraTrainStep {
   float *res_final_, *xn_final_, *cos_, *sin_;
   float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_, *lora_g_;
   float *attn_scratch_, *ce_scratch_;
+  float *mask_, *masked_x_;  // dropout: [N, max K] each (empty without dropout)
   std::int64_t ce_chunk_;
+  bool training_ = false;
+  std::int64_t micro_batches_ = 0;  // training micro-batches run so far (the dropout counter)
+  std::uint64_t dropout_seed_ = 0;
+  MaskProvider mask_provider_;
 };
 
 }  // namespace slm
