@@ -29,6 +29,26 @@ void MicroBatch::add_segment(std::span<const std::int32_t> ids, std::span<const 
   cu_seqlens.push_back(static_cast<std::int32_t>(tokens.size()));
 }
 
+void MicroBatch::add_row(std::span<const std::int32_t> row_tokens, std::span<const std::uint8_t> mask,
+                         std::span<const std::int32_t> doc_starts) {
+  SLM_CHECK(row_tokens.size() == mask.size() && !doc_starts.empty() && doc_starts[0] == 0,
+            "internal: malformed prepared row");
+  if (cu_seqlens.empty()) cu_seqlens.push_back(0);
+  const auto base = static_cast<std::int32_t>(tokens.size());
+  const auto length = static_cast<std::int32_t>(row_tokens.size());
+  for (std::size_t d = 0; d < doc_starts.size(); ++d) {
+    const std::int32_t begin = doc_starts[d], end = d + 1 < doc_starts.size() ? doc_starts[d + 1] : length;
+    if (end <= begin) continue;
+    for (std::int32_t t = begin; t < end; ++t) {
+      tokens.push_back(row_tokens[static_cast<std::size_t>(t)]);
+      const bool target = t + 1 < end && mask[static_cast<std::size_t>(t + 1)];
+      targets.push_back(target ? row_tokens[static_cast<std::size_t>(t + 1)] : cpu::k_ignore_index);
+      positions.push_back(t - begin);
+    }
+    cu_seqlens.push_back(base + end);
+  }
+}
+
 std::int64_t MicroBatch::target_count() const {
   std::int64_t n = 0;
   for (std::int32_t t : targets) n += t != cpu::k_ignore_index;

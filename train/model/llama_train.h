@@ -27,6 +27,11 @@ struct MicroBatch {
   // Appends one segment given HF-style (unshifted) labels: position t predicts labels[t + 1]
   // (-100 = not a target), as transformers' causal-LM loss does.
   void add_segment(std::span<const std::int32_t> ids, std::span<const std::int32_t> labels);
+  // Appends one prepared row (the HDF5 shard's convention): mask[t] = 1 when token t is a target
+  // predicted from position t - 1 of the same document; doc_starts are the row's document
+  // offsets (first 0; the row's end is implied).
+  void add_row(std::span<const std::int32_t> row_tokens, std::span<const std::uint8_t> mask,
+               std::span<const std::int32_t> doc_starts);
   std::int64_t size() const { return static_cast<std::int64_t>(tokens.size()); }
   std::int64_t target_count() const;
 };
