@@ -1,4 +1,5 @@
-// command_recipe.cpp — the commands that start from a recipe: train and prepare.
+// command_recipe.cpp — resolving a recipe from the command line (shared by train and prepare),
+// and the prepare command.
 //
 // Both resolve the recipe (file, then overrides), validate it, and write the resolved recipe
 // into the run directory before any work, so every run records exactly what it ran with.
@@ -9,9 +10,8 @@
 #include "train/recipe/recipe.h"
 
 namespace slm::cli {
-namespace {
 
-LoadedRecipe resolve(const ParsedArgs& args) {
+LoadedRecipe resolve_recipe_args(const ParsedArgs& args) {
   if (args.positional.empty()) throw UsageError("a recipe path is needed: slmtune " + args.command->name + " RECIPE");
   std::vector<std::string> overrides(args.positional.begin() + 1, args.positional.end());
   for (const std::string& o : overrides)
@@ -24,8 +24,7 @@ std::filesystem::path run_directory(const Recipe& r) {
   return std::filesystem::path(r.output.dir) / r.output.name;
 }
 
-// Writes <run>/recipe.yaml and says where; returns the run directory.
-std::filesystem::path record_resolved(const LoadedRecipe& loaded) {
+std::filesystem::path record_resolved_recipe(const LoadedRecipe& loaded) {
   std::filesystem::path dir = run_directory(loaded.recipe);
   std::string header = "# resolved by slmtune " SLM_VERSION " from " + loaded.origins.file + "\n";
   write_file_atomic(dir / "recipe.yaml", header + render_recipe(loaded.recipe, false));
@@ -33,31 +32,13 @@ std::filesystem::path record_resolved(const LoadedRecipe& loaded) {
   return dir;
 }
 
-}  // namespace
-
-int run_train(const ParsedArgs& args) {
-  if (args.has("--print-reference")) {
-    std::cout << render_reference_recipe();
-    return 0;
-  }
-  LoadedRecipe loaded = resolve(args);
-  if (args.has("--print-config")) {
-    std::cout << render_recipe(loaded.recipe, false);
-    return 0;
-  }
-  record_resolved(loaded);
-  std::cerr << "slmtune train: the training engine is not part of this build yet (issue 4); the\n"
-               "recipe above is valid and recorded.\n";
-  return 1;
-}
-
 int run_prepare(const ParsedArgs& args) {
-  LoadedRecipe loaded = resolve(args);
+  LoadedRecipe loaded = resolve_recipe_args(args);
   if (args.has("--print-config")) {
     std::cout << render_recipe(loaded.recipe, false);
     return 0;
   }
-  record_resolved(loaded);
+  record_resolved_recipe(loaded);
   std::cerr << "slmtune prepare: the data pipeline is not part of this build yet (issue 5); the\n"
                "recipe above is valid and recorded.\n";
   return 1;

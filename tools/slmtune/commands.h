@@ -3,11 +3,21 @@
 
 #include <span>
 
+#include <filesystem>
+
 #include "tools/slmtune/args.h"
+#include "train/recipe/recipe.h"
 
 namespace slm::cli {
 
 std::span<const CommandSpec> all_commands();
+
+// RECIPE [section.key=value ...] from the positional arguments, loaded and validated.
+LoadedRecipe resolve_recipe_args(const ParsedArgs& args);
+// The run directory of a recipe: <output.dir>/<output.name>.
+std::filesystem::path run_directory(const Recipe& recipe);
+// Writes <run>/recipe.yaml (the resolved recipe) and says where; returns the run directory.
+std::filesystem::path record_resolved_recipe(const LoadedRecipe& loaded);
 
 int run_train(const ParsedArgs& args);
 int run_prepare(const ParsedArgs& args);
