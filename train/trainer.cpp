@@ -52,10 +52,10 @@ double flops_per_token(const LlamaWeights& model, std::int64_t seq_len) {
 
 }  // namespace
 
-std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<MicroBatch>& batches) {
+std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<TokenBatch>& batches) {
   double sum = 0;
   std::int64_t targets = 0;
-  for (const MicroBatch& b : batches) {
+  for (const TokenBatch& b : batches) {
     sum += step.loss(b);
     targets += b.target_count();
   }
@@ -100,7 +100,7 @@ TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const 
 
   const auto start = Clock::now();
   for (std::int64_t s = 0; s < data.total_steps; ++s) {
-    std::vector<MicroBatch> window;
+    std::vector<TokenBatch> window;
     std::int64_t targets = 0;
     for (std::int64_t i = 0; i < t.gradient_accumulation_steps; ++i) {
       window.push_back(data.next_micro_batch());
@@ -108,7 +108,7 @@ TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const 
     }
     double loss_sum = 0;
     if (targets > 0)
-      for (const MicroBatch& b : window) {
+      for (const TokenBatch& b : window) {
         loss_sum += step.forward_backward(b, static_cast<float>(1.0 / static_cast<double>(targets)));
         report.tokens += b.size();
       }

@@ -22,8 +22,8 @@
 namespace slm {
 
 struct TrainerData {
-  std::function<MicroBatch()> next_micro_batch;  // the training stream (it handles epochs)
-  std::vector<MicroBatch> eval_batches;           // held-out data; may be empty
+  std::function<TokenBatch()> next_micro_batch;  // the training stream (it handles epochs)
+  std::vector<TokenBatch> eval_batches;           // held-out data; may be empty
   std::int64_t total_steps = 0;                   // optimizer steps to run
   std::int64_t max_tokens = 0;                    // largest micro-batch, in tokens
   std::int64_t seq_len = 0;                       // row length (for the FLOP count)
@@ -41,7 +41,7 @@ struct TrainReport {
 };
 
 // Mean cross-entropy per target token over `batches` (nullopt when they hold no target).
-std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<MicroBatch>& batches);
+std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<TokenBatch>& batches);
 
 // Runs the whole training; writes <run_dir>/metrics.jsonl and <run_dir>/adapter/ (PEFT format),
 // and <run_dir>/checkpoint-<step>/adapter every output.save_every steps.

@@ -59,12 +59,12 @@ struct Case {
   }
 
   // Micro-batch i: every row of input_ids_i is its own segment.
-  MicroBatch batch(const SafetensorsFile& data, int i) const {
+  TokenBatch batch(const SafetensorsFile& data, int i) const {
     const SafetensorsTensor& ids = *data.find("input_ids_" + std::to_string(i));
     const SafetensorsTensor& labels = *data.find("labels_" + std::to_string(i));
     const auto flat_ids = ids_of(ids), flat_labels = ids_of(labels);
     const auto rows = ids.shape[0], t = ids.shape[1];
-    MicroBatch b;
+    TokenBatch b;
     for (std::int64_t r = 0; r < rows; ++r)
       b.add_segment(std::span(flat_ids).subspan(r * t, t), std::span(flat_labels).subspan(r * t, t));
     return b;
@@ -90,7 +90,7 @@ TEST(LoraPeft, LogitsAndStepZeroGradientsOfAllSevenModules) {
   ASSERT_EQ(adapters.modules().size(), static_cast<std::size_t>(7 * c.model->config.num_layers));
   load_peft_weights(adapters, c.dir / "init.safetensors");
   SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
-  const MicroBatch b0 = c.batch(data, 0), b1 = c.batch(data, 1);
+  const TokenBatch b0 = c.batch(data, 0), b1 = c.batch(data, 1);
   LoraTrainStep step(*c.model, &adapters, 64);
 
   SafetensorsFile logits_ref = SafetensorsFile::open(c.dir / "logits.safetensors");
@@ -114,7 +114,7 @@ TEST(LoraPeft, ZeroBGivesTheBaseModelExactly) {
   LoraAdapters adapters(c.model->config, c.lora);
   adapters.initialize(LoraInit::Kaiming, 7);  // B = 0
   SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
-  const MicroBatch b0 = c.batch(data, 0);
+  const TokenBatch b0 = c.batch(data, 0);
   LoraTrainStep with_adapters(*c.model, &adapters, 64), base_model(*c.model, nullptr, 64);
   std::vector<float> with(static_cast<std::size_t>(b0.size() * c.model->config.vocab_size)), base(with.size());
   with_adapters.logits(b0, with.data());
@@ -162,7 +162,7 @@ void run_training_case(const std::string& name) {
     });
   }
   for (std::size_t k = 0; k < trace.size(); ++k) {
-    std::vector<MicroBatch> window;
+    std::vector<TokenBatch> window;
     std::int64_t n_window = 0;
     for (int i = 0; i < accum; ++i) {
       window.push_back(c.batch(data, static_cast<int>(k) * accum + i));
@@ -170,7 +170,7 @@ void run_training_case(const std::string& name) {
     }
     ASSERT_EQ(n_window, trace[k]["n_target_tokens"].get<std::int64_t>());
     double loss_sum = 0;
-    for (const MicroBatch& b : window) loss_sum += step.forward_backward(b, static_cast<float>(1.0 / n_window));
+    for (const TokenBatch& b : window) loss_sum += step.forward_backward(b, static_cast<float>(1.0 / n_window));
     const double loss = loss_sum / static_cast<double>(n_window), want = trace[k]["loss"];
     EXPECT_NEAR(loss, want, 1e-4 * std::abs(want)) << name << " step " << k;
     StepReport report = optimizer.step();

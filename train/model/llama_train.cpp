@@ -18,7 +18,7 @@
 
 namespace slm {
 
-void MicroBatch::add_segment(std::span<const std::int32_t> ids, std::span<const std::int32_t> labels) {
+void TokenBatch::add_segment(std::span<const std::int32_t> ids, std::span<const std::int32_t> labels) {
   SLM_CHECK(ids.size() == labels.size() && !ids.empty(), "internal: segment ids and labels differ in length");
   if (cu_seqlens.empty()) cu_seqlens.push_back(0);
   for (std::size_t t = 0; t < ids.size(); ++t) {
@@ -29,27 +29,7 @@ void MicroBatch::add_segment(std::span<const std::int32_t> ids, std::span<const 
   cu_seqlens.push_back(static_cast<std::int32_t>(tokens.size()));
 }
 
-void MicroBatch::add_row(std::span<const std::int32_t> row_tokens, std::span<const std::uint8_t> mask,
-                         std::span<const std::int32_t> doc_starts) {
-  SLM_CHECK(row_tokens.size() == mask.size() && !doc_starts.empty() && doc_starts[0] == 0,
-            "internal: malformed prepared row");
-  if (cu_seqlens.empty()) cu_seqlens.push_back(0);
-  const auto base = static_cast<std::int32_t>(tokens.size());
-  const auto length = static_cast<std::int32_t>(row_tokens.size());
-  for (std::size_t d = 0; d < doc_starts.size(); ++d) {
-    const std::int32_t begin = doc_starts[d], end = d + 1 < doc_starts.size() ? doc_starts[d + 1] : length;
-    if (end <= begin) continue;
-    for (std::int32_t t = begin; t < end; ++t) {
-      tokens.push_back(row_tokens[static_cast<std::size_t>(t)]);
-      const bool target = t + 1 < end && mask[static_cast<std::size_t>(t + 1)];
-      targets.push_back(target ? row_tokens[static_cast<std::size_t>(t + 1)] : cpu::k_ignore_index);
-      positions.push_back(t - begin);
-    }
-    cu_seqlens.push_back(base + end);
-  }
-}
-
-std::int64_t MicroBatch::target_count() const {
+std::int64_t TokenBatch::target_count() const {
   std::int64_t n = 0;
   for (std::int32_t t : targets) n += t != cpu::k_ignore_index;
   return n;
@@ -168,7 +148,7 @@ void LoraTrainStep::layer_forward(std::int64_t l, std::int64_t n, const std::int
   cpu::add_inplace(x, dxn_, n * d);
 }
 
-void LoraTrainStep::forward(const MicroBatch& batch, bool training) {
+void LoraTrainStep::forward(const TokenBatch& batch, bool training) {
   training_ = training;
   const std::int64_t n = batch.size(), d = c_.hidden_size, half = c_.head_dim / 2;
   SLM_CHECK(n > 0 && n <= max_tokens_, "internal: micro-batch of ", n, " tokens, sized for ", max_tokens_);
@@ -208,7 +188,7 @@ void LoraTrainStep::layer_backward(std::int64_t l, std::int64_t n, const std::in
   if (l > 0) cpu::rmsnorm_backward(dx_, dxn_, a.res_in, lw.input_layernorm, n, d, eps, true);  // embeddings are frozen
 }
 
-double LoraTrainStep::forward_backward(const MicroBatch& batch, float grad_scale) {
+double LoraTrainStep::forward_backward(const TokenBatch& batch, float grad_scale) {
   forward(batch, true);
   const std::int64_t n = batch.size(), d = c_.hidden_size;
   double loss_sum = 0;
@@ -223,7 +203,7 @@ double LoraTrainStep::forward_backward(const MicroBatch& batch, float grad_scale
   return loss_sum;
 }
 
-double LoraTrainStep::loss(const MicroBatch& batch) {
+double LoraTrainStep::loss(const TokenBatch& batch) {
   forward(batch, false);
   double loss_sum = 0;
   cpu::cross_entropy_forward_backward(&loss_sum, dxn_, xn_final_, w_.lm_head, batch.targets.data(), batch.size(),
@@ -231,7 +211,7 @@ double LoraTrainStep::loss(const MicroBatch& batch) {
   return loss_sum;
 }
 
-void LoraTrainStep::logits(const MicroBatch& batch, float* out) {
+void LoraTrainStep::logits(const TokenBatch& batch, float* out) {
   forward(batch, false);
   cpu::matmul_nt(out, xn_final_, w_.lm_head, batch.size(), c_.vocab_size, c_.hidden_size);
 }

@@ -18,7 +18,7 @@
 namespace slm {
 
 // A micro-batch as one packed token stream: rows and the documents inside them are segments.
-struct MicroBatch {
+struct TokenBatch {
   std::vector<std::int32_t> tokens;      // [N]
   std::vector<std::int32_t> targets;     // [N] the token position t predicts; -100 = no loss
   std::vector<std::int32_t> positions;   // [N] RoPE position, restarting at every segment
@@ -27,11 +27,6 @@ struct MicroBatch {
   // Appends one segment given HF-style (unshifted) labels: position t predicts labels[t + 1]
   // (-100 = not a target), as transformers' causal-LM loss does.
   void add_segment(std::span<const std::int32_t> ids, std::span<const std::int32_t> labels);
-  // Appends one prepared row (the HDF5 shard's convention): mask[t] = 1 when token t is a target
-  // predicted from position t - 1 of the same document; doc_starts are the row's document
-  // offsets (first 0; the row's end is implied).
-  void add_row(std::span<const std::int32_t> row_tokens, std::span<const std::uint8_t> mask,
-               std::span<const std::int32_t> doc_starts);
   std::int64_t size() const { return static_cast<std::int64_t>(tokens.size()); }
   std::int64_t target_count() const;
 };
@@ -44,13 +39,13 @@ class LoraTrainStep {
 
   // Forward and backward; adapter gradients accumulate (+=) the gradient of
   // grad_scale * (summed cross-entropy). Returns the summed cross-entropy over targets.
-  double forward_backward(const MicroBatch& batch, float grad_scale);
+  double forward_backward(const TokenBatch& batch, float grad_scale);
 
   // Forward only (evaluation); returns the summed cross-entropy over targets.
-  double loss(const MicroBatch& batch);
+  double loss(const TokenBatch& batch);
 
   // Forward only; writes logits [N, V] (tests).
-  void logits(const MicroBatch& batch, float* out);
+  void logits(const TokenBatch& batch, float* out);
 
   std::size_t activation_bytes() const { return arena_.bytes(); }
 
@@ -67,7 +62,7 @@ class LoraTrainStep {
   struct LayerActs {
     float *res_in, *xn1, *q, *k, *v, *attn, *lse, *res_mid, *xn2, *gate, *up, *act;
   };
-  void forward(const MicroBatch& batch, bool training);
+  void forward(const TokenBatch& batch, bool training);
   const float* dropout_mask(std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t k);
   void layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
   void layer_backward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
