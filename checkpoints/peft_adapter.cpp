@@ -9,6 +9,47 @@
 
 namespace slm {
 
+LoraSettings read_peft_config(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "adapter_config.json";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path, "adapter_config.json"));
+  } catch (const nlohmann::json::exception& e) {
+    SLM_FAIL(path.string(), ": not valid JSON: ", e.what());
+  }
+  auto need = [&](const char* key) -> const nlohmann::json& {
+    if (!j.contains(key)) SLM_FAIL(path.string(), ": '", key, "' is missing; is this a PEFT LoRA adapter?");
+    return j[key];
+  };
+  if (need("peft_type") != "LORA") SLM_FAIL(path.string(), ": peft_type is ", j["peft_type"].dump(), "; only LORA adapters load");
+  if (j.value("use_dora", false)) SLM_FAIL(path.string(), ": a DoRA adapter; DoRA is not supported yet");
+  LoraSettings s;
+  try {
+    s.rank = need("r").get<std::int64_t>();
+    s.alpha = need("lora_alpha").get<double>();
+    s.dropout = j.value("lora_dropout", 0.0);
+    s.use_rslora = j.value("use_rslora", false);
+    const auto& targets = need("target_modules");
+    std::vector<std::string> names = targets.is_string() ? std::vector<std::string>{targets.get<std::string>()}
+                                                         : targets.get<std::vector<std::string>>();
+    for (const std::string& name : names) {
+      if (name == "all-linear") {
+        s.targets.fill(true);
+        continue;
+      }
+      bool found = false;
+      for (std::size_t slot = 0; slot < k_num_slots; ++slot) {
+        std::string module(slot_module_name(static_cast<LinearSlot>(slot)));
+        if (module.substr(module.find('.') + 1) == name) s.targets[slot] = found = true;
+      }
+      if (!found) SLM_FAIL(path.string(), ": target module '", name, "' is not one of the seven linear layers of a Llama block");
+    }
+  } catch (const nlohmann::json::exception& e) {
+    SLM_FAIL(path.string(), ": a value has the wrong type: ", e.what());
+  }
+  return s;
+}
+
 void load_peft_weights(LoraAdapters& adapters, const std::filesystem::path& file_or_dir) {
   const std::filesystem::path file = std::filesystem::is_directory(file_or_dir)
                                          ? file_or_dir / "adapter_model.safetensors"

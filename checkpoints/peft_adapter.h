@@ -11,6 +11,11 @@
 
 namespace slm {
 
+// The LoRA settings of a PEFT adapter directory's adapter_config.json (r, lora_alpha,
+// target_modules, lora_dropout, use_rslora); throws for DoRA, other PEFT types, or modules other
+// than the seven linear layers of a Llama block.
+LoraSettings read_peft_config(const std::filesystem::path& dir);
+
 // Reads adapter weights from an adapter_model.safetensors file (or a directory holding one)
 // into `adapters`, whose layout must match; throws naming missing keys and shape mismatches.
 void load_peft_weights(LoraAdapters& adapters, const std::filesystem::path& file_or_dir);

@@ -20,11 +20,12 @@ const std::vector<CommandSpec> k_commands = {
      {k_recipe_flags[0],
       {"--print-reference", "", "Print the documented reference recipe (every key and default) and exit."}},
      0, -1, run_train, ""},
-    {"eval", "evaluate a model or adapter on a recipe's evaluation data", "RECIPE [--adapter DIR]",
-     "Computes loss and perplexity of the base model, or of the base model with an adapter, on\n"
-     "the recipe's evaluation data, and answers its evaluation prompts.",
+    {"eval", "held-out loss of the base model and of base + adapter", "RECIPE [section.key=value ...]",
+     "Computes the loss and perplexity of the base model and of the base model with an adapter on\n"
+     "the recipe's evaluation split (data.eval or data.eval_fraction). The adapter is --adapter,\n"
+     "or the run's own <output.dir>/<output.name>/adapter when it exists.",
      {{"--adapter", "DIR", "Adapter directory (PEFT format) to apply."}},
-     1, -1, nullptr, "evaluation needs the training engine (issue 4)"},
+     1, -1, run_eval, ""},
     {"export", "write a run's adapter as PEFT, merged HF, GGUF or GGUF LoRA", "RUN_DIR",
      "Exports the latest checkpoint of a run in the formats its recipe names (output.export), or\n"
      "in the one --format names.",

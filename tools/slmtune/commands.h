@@ -20,6 +20,7 @@ std::filesystem::path run_directory(const Recipe& recipe);
 std::filesystem::path record_resolved_recipe(const LoadedRecipe& loaded);
 
 int run_train(const ParsedArgs& args);
+int run_eval(const ParsedArgs& args);
 int run_prepare(const ParsedArgs& args);
 int run_version(const ParsedArgs& args);
 int run_inspect(const ParsedArgs& args);
