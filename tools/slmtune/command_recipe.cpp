@@ -3,8 +3,11 @@
 //
 // Both resolve the recipe (file, then overrides), validate it, and write the resolved recipe
 // into the run directory before any work, so every run records exactly what it ran with.
+// prepare then tokenizes the data into cached HDF5 shards (data/prepare.h) and prints the stats.
 #include <iostream>
 
+#include "data/model_assets.h"
+#include "data/prepare.h"
 #include "tools/slmtune/commands.h"
 #include "train/core/files.h"
 #include "train/recipe/recipe.h"
@@ -38,10 +41,13 @@ int run_prepare(const ParsedArgs& args) {
     std::cout << render_recipe(loaded.recipe, false);
     return 0;
   }
-  record_resolved_recipe(loaded);
-  std::cerr << "slmtune prepare: the data pipeline is not part of this build yet (issue 5); the\n"
-               "recipe above is valid and recorded.\n";
-  return 1;
+  const std::filesystem::path run_dir = record_resolved_recipe(loaded);
+  const Recipe& r = loaded.recipe;
+  Tokenizer tokenizer = load_model_tokenizer(r.model.path, r.model.tokenizer);
+  std::optional<ChatTemplateText> chat_template = load_model_chat_template(r.model.path, r.model.chat_template);
+  PreparedData data = prepare_data(r, run_dir, tokenizer, chat_template);
+  std::cout << format_prepare_report(data);
+  return 0;
 }
 
 }  // namespace slm::cli

@@ -39,8 +39,12 @@ SLM_RECIPE_ENUM(LoraTarget, "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                 "down_proj", "all-linear")
 enum class LoraInit { Kaiming, Gaussian };
 SLM_RECIPE_ENUM(LoraInit, "kaiming", "gaussian")
-enum class DataFormat { Auto, Chat, Instruction, Completion, Text };
-SLM_RECIPE_ENUM(DataFormat, "auto", "chat", "instruction", "completion", "text")
+enum class DataFormat { Auto, Chat, Alpaca, Completion, Text };
+SLM_RECIPE_ENUM(DataFormat, "auto", "chat", "alpaca", "completion", "text")
+enum class DataOnError { Fail, Skip };
+SLM_RECIPE_ENUM(DataOnError, "fail", "skip")
+enum class DataTruncation { Truncate, Drop };
+SLM_RECIPE_ENUM(DataTruncation, "truncate", "drop")
 enum class Device { Cpu, Cuda };
 SLM_RECIPE_ENUM(Device, "cpu", "cuda")
 enum class LrSchedule { Constant, Linear, Cosine };
@@ -97,6 +101,8 @@ struct DataSection {
   bool train_on_prompt = false;
   bool shuffle = true;
   std::string cache_dir;
+  DataOnError on_error = DataOnError::Fail;
+  DataTruncation truncation = DataTruncation::Truncate;
   bool operator==(const DataSection&) const = default;
 };
 

@@ -239,23 +239,31 @@ std::vector<RecipeField> make_fields() {
              "gaussian = normal with std 1/r; both seeded by train.seed."),
 
       text(d, &R::data, "train", &DataSection::train,
-           "Training data: a JSONL or JSON file (chat messages, instruction/output,\n"
-           "prompt/completion or text records), or a directory of prepared HDF5 shards. Required.",
+           "Training data: JSONL or JSON (array) files, a glob (data/*.jsonl) or a directory of\n"
+           "them; several inputs separated by commas. Records: chat messages (or ShareGPT\n"
+           "conversations), alpaca instruction/input/output, prompt/completion, or text. Required.",
            "third_party/data/foldoc-qa.jsonl"),
       choice(d, &R::data, "format", &DataSection::format,
-             "Record format; auto detects it from the first record's keys."),
+             "Record format; auto detects it per file from the first record's keys (messages or\n"
+             "conversations = chat, instruction = alpaca, prompt = completion, text = text)."),
       text(d, &R::data, "eval", &DataSection::eval, "Evaluation data, same formats; empty = none."),
       number(d, &R::data, "eval_fraction", &DataSection::eval_fraction, between(0, 0.5),
              "Fraction of the training records held out for evaluation when data.eval is empty."),
       integer(d, &R::data, "seq_len", &DataSection::seq_len, between(16, 1048576),
-              "Tokens per training row; longer examples are truncated (and reported)."),
+              "Tokens per training row; longer examples are truncated or dropped (data.truncation)."),
       boolean(d, &R::data, "packing", &DataSection::packing,
               "Pack several examples per row; attention never crosses their boundaries."),
       boolean(d, &R::data, "train_on_prompt", &DataSection::train_on_prompt,
               "Also compute the loss on system and user tokens (default: assistant replies only)."),
       boolean(d, &R::data, "shuffle", &DataSection::shuffle, "Shuffle the examples each epoch (seeded)."),
       text(d, &R::data, "cache_dir", &DataSection::cache_dir,
-           "Where prepared HDF5 shards are written; empty = <run directory>/data."),
+           "Where prepared HDF5 shards are cached; empty = <run directory>/data. A folder per\n"
+           "hash of inputs, tokenizer, chat template and data settings is reused when present."),
+      choice(d, &R::data, "on_error", &DataSection::on_error,
+             "A malformed or ill-typed record: fail (stop, naming file:line) or skip (count and\n"
+             "report the skipped records)."),
+      choice(d, &R::data, "truncation", &DataSection::truncation,
+             "Examples longer than seq_len: truncate (keep the first seq_len tokens) or drop."),
 
       choice(t, &R::train, "device", &TrainSection::device, "Where the step runs."),
       integer(t, &R::train, "num_devices", &TrainSection::num_devices, between(1, 64),
