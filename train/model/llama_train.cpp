@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -35,8 +36,10 @@ std::int64_t TokenBatch::target_count() const {
   return n;
 }
 
-LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens)
-    : w_(weights), c_(weights.config), adapters_(adapters), max_tokens_(max_tokens), inv_freq_(rope_inv_freq(c_)),
+LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens,
+                             bool checkpointing)
+    : w_(weights), c_(weights.config), adapters_(adapters), max_tokens_(max_tokens), checkpointing_(checkpointing),
+      inv_freq_(rope_inv_freq(c_)),
       module_of_(static_cast<std::size_t>(c_.num_layers) * k_num_slots, -1), ce_chunk_(std::min<std::int64_t>(max_tokens, 256)) {
   static const std::vector<LoraModule> k_none;
   const auto& mods = adapters_ ? adapters_->modules() : k_none;
@@ -53,18 +56,23 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
                                         std::max(threads * n, n * h), ce_chunk_ * (c_.vocab_size + d + 1),
                                         dropout ? n * std::max(d, std::max(f, qd)) : 0,
                                         dropout ? n * std::max(d, std::max(f, qd)) : 0};
-  std::size_t total = 0;
-  for (std::int64_t i = 0; i < c_.num_layers; ++i)
-    for (std::int64_t s : layer_sizes) total += FloatArena::padded(static_cast<std::size_t>(s));
+  std::size_t total = 0, one_layer = 0;
+  for (std::int64_t s : layer_sizes) one_layer += FloatArena::padded(static_cast<std::size_t>(s));
+  total += checkpointing ? one_layer + static_cast<std::size_t>(c_.num_layers) * FloatArena::padded(static_cast<std::size_t>(n * d))
+                         : static_cast<std::size_t>(c_.num_layers) * one_layer;
   total += mods.size() * FloatArena::padded(static_cast<std::size_t>(n * r));
   for (std::int64_t s : scratch_sizes) total += FloatArena::padded(static_cast<std::size_t>(s));
   arena_ = FloatArena(total, "training activations");
   auto take = [&](std::int64_t count) { return arena_.take(static_cast<std::size_t>(count)); };
-  for (std::int64_t i = 0; i < c_.num_layers; ++i) {
-    LayerActs a;
-    float** slots[] = {&a.res_in, &a.xn1, &a.q, &a.k, &a.v, &a.attn, &a.lse, &a.res_mid, &a.xn2, &a.gate, &a.up, &a.act};
-    for (std::size_t s = 0; s < std::size(slots); ++s) *slots[s] = take(layer_sizes[s]);
-    acts_.push_back(a);
+  auto slots_of = [](LayerActs& a) {
+    return std::array<float**, 12>{&a.res_in, &a.xn1, &a.q, &a.k, &a.v, &a.attn, &a.lse, &a.res_mid, &a.xn2, &a.gate, &a.up, &a.act};
+  };
+  acts_.resize(static_cast<std::size_t>(c_.num_layers));
+  for (std::size_t i = 0; i < acts_.size(); ++i) {
+    const auto slots = slots_of(acts_[i]), first = slots_of(acts_[0]);
+    // With checkpointing every layer keeps its own input (slot 0) and shares the rest.
+    for (std::size_t s = 0; s < slots.size(); ++s)
+      *slots[s] = (checkpointing && i > 0 && s > 0) ? *first[s] : take(layer_sizes[s]);
   }
   for (std::size_t i = 0; i < mods.size(); ++i) xa_.push_back(take(n * r));
   float** scratch[] = {&res_final_, &xn_final_, &cos_, &sin_, &dx_, &dxn_, &dq_, &dk_, &dv_, &dattn_,
@@ -168,6 +176,12 @@ void LoraTrainStep::forward(const TokenBatch& batch, bool training) {
 void LoraTrainStep::layer_backward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs) {
   const LlamaLayerWeights& lw = w_.layers[static_cast<std::size_t>(l)];
   const LayerActs& a = acts_[static_cast<std::size_t>(l)];
+  if (checkpointing_) {
+    // Recompute this layer's activations from its kept input. The residual stream buffer is
+    // free during the backward (the final norm's backward has consumed it).
+    std::memcpy(res_final_, a.res_in, sizeof(float) * static_cast<std::size_t>(n * c_.hidden_size));
+    layer_forward(l, n, cu, docs);
+  }
   const std::int64_t d = c_.hidden_size, e = c_.head_dim, h = c_.num_heads, g = c_.num_kv_heads, f = c_.intermediate_size;
   const float eps = static_cast<float>(c_.rms_norm_eps);
   // MLP block: x_out = res_mid + down(swiglu(gate(xn2), up(xn2))). dx_ holds d x_out.

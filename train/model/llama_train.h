@@ -34,8 +34,11 @@ struct TokenBatch {
 class LoraTrainStep {
  public:
   // Activations are sized once for micro-batches of at most max_tokens tokens. adapters may be
-  // nullptr: the base model alone (evaluation of the base, tests).
-  LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens);
+  // nullptr: the base model alone (evaluation of the base, tests). With checkpointing, only each
+  // layer's input is kept and the backward recomputes the layer's forward from it (one layer's
+  // activations in memory instead of L); the numbers are identical either way.
+  LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens,
+                bool checkpointing = false);
 
   // Forward and backward; adapter gradients accumulate (+=) the gradient of
   // grad_scale * (summed cross-entropy). Returns the summed cross-entropy over targets.
@@ -75,10 +78,11 @@ class LoraTrainStep {
   const ModelConfig& c_;
   LoraAdapters* adapters_;
   std::int64_t max_tokens_;
+  bool checkpointing_;
   std::vector<float> inv_freq_;
   std::vector<std::int64_t> module_of_;  // [L * 7] index into adapters_.modules(), or -1
   FloatArena arena_;                     // activations and scratch
-  std::vector<LayerActs> acts_;
+  std::vector<LayerActs> acts_;  // with checkpointing all but res_in point at one shared set
   std::vector<float*> xa_;               // per adapter module: [N, r]
   float *res_final_, *xn_final_, *cos_, *sin_;
   float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_, *lora_g_;
