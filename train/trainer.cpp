@@ -80,7 +80,7 @@ double measure_sgemm_gflops() {
 TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const Recipe& recipe,
                        const std::filesystem::path& run_dir, const std::string& base_model_name, TrainerData& data) {
   const TrainSection& t = recipe.train;
-  LoraTrainStep step(model, &adapters, data.max_tokens);
+  LoraTrainStep step(model, &adapters, data.max_tokens, t.activation_checkpointing);
   step.set_dropout_seed(static_cast<std::uint64_t>(t.seed));
   AdamWOptimizer optimizer(adapters, OptimizerSettings::from_recipe(t, data.total_steps));
   MetricsLog metrics(run_dir / "metrics.jsonl");

@@ -125,6 +125,7 @@ struct TrainSection {
   double max_grad_norm = 1.0;
   std::int64_t seed = 42;
   std::int64_t log_every = 1;
+  bool activation_checkpointing = false;
   bool operator==(const TrainSection&) const = default;
 };
 

@@ -302,6 +302,9 @@ std::vector<RecipeField> make_fields() {
               "Seeds adapter initialization, dropout and data order."),
       integer(t, &R::train, "log_every", &TrainSection::log_every, at_least(1),
               "Print and record metrics every this many optimizer steps."),
+      boolean(t, &R::train, "activation_checkpointing", &TrainSection::activation_checkpointing,
+              "Keep only each layer's input and recompute the layer in the backward: one layer's\n"
+              "activations in memory instead of all, for about a third more compute; identical numbers."),
 
       integer(e, &R::eval, "every", &EvalSection::every, at_least(0),
               "Evaluate every this many optimizer steps; 0 = only at the end."),
