@@ -18,6 +18,7 @@
 #include "checkpoints/peft_adapter.h"
 #include "checkpoints/safetensors.h"
 #include "train/core/files.h"
+#include "train/lora/merge.h"
 #include "train/model/llama_train.h"
 #include "train/optim/optimizer.h"
 
@@ -188,6 +189,26 @@ void run_training_case(const std::string& name) {
 TEST(LoraPeft, TwentyStepsPlainLora) { run_training_case("train_default"); }
 TEST(LoraPeft, TwentyStepsRsLora) { run_training_case("train_rslora"); }
 TEST(LoraPeft, TwentyStepsLoraPlusOnASubsetOfModules) { run_training_case("train_subset_loraplus"); }
+TEST(LoraPeft, MergedEqualsUnmerged) {
+  Case c("grads_all_linear");  // its B matrices are random, so the merge changes every weight
+  LoraAdapters adapters(c.model->config, c.lora);
+  load_peft_weights(adapters, c.dir / "init.safetensors");
+  SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
+  const TokenBatch b0 = c.batch(data, 0);
+  const std::int64_t v = c.model->config.vocab_size;
+  std::vector<float> unmerged(static_cast<std::size_t>(b0.size() * v)), merged(unmerged.size());
+  LoraTrainStep(*c.model, &adapters, 64).logits(b0, unmerged.data());
+  merge_lora(*c.model, adapters);
+  for (std::size_t s = 0; s + 1 < b0.cu_seqlens.size(); ++s) {
+    LlamaRunner runner(*c.model, 64, 64);
+    const auto begin = b0.cu_seqlens[s], end = b0.cu_seqlens[s + 1];
+    runner.forward(std::span(b0.tokens).subspan(begin, end - begin), merged.data() + begin * v, true);
+  }
+  SafetensorsFile ref = SafetensorsFile::open(c.dir / "logits.safetensors");
+  expect_tensor_close(merged.data(), *ref.find("logits_lora"), 1e-5, "merged model vs PEFT");
+  for (std::size_t i = 0; i < merged.size(); ++i) ASSERT_NEAR(merged[i], unmerged[i], 1e-5) << i;
+}
+
 TEST(LoraPeft, CheckpointingOnAndOffGiveIdenticalLossesAndGradients) {
   Case c("grads_all_linear");
   c.lora.dropout = 0.1;  // the recomputed forward must draw the same masks

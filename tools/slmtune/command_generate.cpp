@@ -1,13 +1,16 @@
 // command_generate.cpp — `slmtune generate`: load a model, optionally wrap the prompt in the
-// model's chat template, stream the continuation to stdout, report speed on stderr.
+// model's chat template, optionally apply a PEFT adapter (merged into the weights), stream the
+// continuation to stdout, report speed on stderr.
 #include <chrono>
 #include <iostream>
 
 #include "checkpoints/model_loader.h"
+#include "checkpoints/peft_adapter.h"
 #include "data/chat_template/chat_template.h"
 #include "data/model_assets.h"
 #include "tools/slmtune/commands.h"
 #include "train/core/error.h"
+#include "train/lora/merge.h"
 #include "train/model/generate.h"
 
 namespace slm::cli {
@@ -32,9 +35,6 @@ std::vector<std::int32_t> prompt_tokens(const ParsedArgs& args, const Tokenizer&
 int run_generate(const ParsedArgs& args) {
   if (!args.has("--model")) throw UsageError("--model PATH is required");
   if (!args.has("--prompt")) throw UsageError("--prompt TEXT is required");
-  if (args.has("--adapter"))
-    SLM_FAIL("--adapter: applying adapters at generation comes with LoRA training (issue 4); generate from the "
-             "base model for now");
   const std::filesystem::path model = args.get("--model");
   SamplingParams params;
   params.max_new_tokens = args.get_int("--max-new-tokens", 128);
@@ -45,6 +45,12 @@ int run_generate(const ParsedArgs& args) {
 
   const auto load_start = std::chrono::steady_clock::now();
   auto weights = load_llama_model(model);
+  if (args.has("--adapter")) {  // merged into the fp32 weights: the same function as base + adapter
+    const std::filesystem::path adapter_dir = args.get("--adapter");
+    LoraAdapters adapters(weights->config, read_peft_config(adapter_dir));
+    load_peft_weights(adapters, adapter_dir);
+    merge_lora(*weights, adapters);
+  }
   const Tokenizer tokenizer = load_model_tokenizer(model);
   const std::vector<std::int32_t> prompt = prompt_tokens(args, tokenizer, model);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
