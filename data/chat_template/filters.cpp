@@ -30,7 +30,7 @@ Value attribute_of(const Value& item, const std::string& path) {
   while (true) {
     size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+    bool digits = !part.empty() && part.size() < 19 && std::all_of(part.begin(), part.end(), ::isdigit);
     v = digits ? get_item(v, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(v, Value(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;

@@ -9,6 +9,7 @@
 // Does not hold: parsing, raw blocks, line statements.
 #include "data/chat_template/lexer.h"
 
+#include <stdexcept>
 #include <algorithm>
 #include <cctype>
 
@@ -195,8 +196,12 @@ class Lexer {
     for (size_t i = pos_; i < end; ++i)
       if (src_[i] != '_') text += src_[i];
     Token t = make(is_float ? TokenKind::Float : TokenKind::Int, pos_);
-    if (is_float) t.float_value = std::stod(text);
-    else t.int_value = std::stoll(text);
+    try {
+      if (is_float) t.float_value = std::stod(text);
+      else t.int_value = std::stoll(text);
+    } catch (const std::out_of_range&) {
+      fail(pos_, "number literal '" + text + "' is out of range");
+    }
     pos_ = end;
     tokens_.push_back(std::move(t));
   }

@@ -172,6 +172,9 @@ TEST(ChatTemplate, SyntaxErrorsNameLineAndColumn) {
   EXPECT_CONTAINS(error_of("{# never closed"), "bad.jinja:1:1:");
   EXPECT_CONTAINS(error_of("{{ x ]"), "bad.jinja:1:6:");
   EXPECT_CONTAINS(error_of("{% for x in y %}{% endif %}"), "bad.jinja:1:");
+  // Found by the fuzz run (tools/fuzz_data.sh): huge literals were std::out_of_range.
+  EXPECT_CONTAINS(error_of("{{ 99999999999999999999 }}"), "bad.jinja:1:4: template syntax error: number literal");
+  EXPECT_CONTAINS(error_of("{{ 1e99999 }}"), "is out of range");
 }
 
 TEST(ChatTemplate, UnknownFiltersAndTestsAreNamed) {
