@@ -4,6 +4,7 @@
 // fixture in memory) that must throw slm::Error naming the file, the q/k unpermutation against
 // transformers' own, and the real SmolLM2 GGUF when tools/fetch_models.sh has fetched it.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -208,7 +209,11 @@ class GgufMalformed : public ::testing::Test {
  protected:
   void SetUp() override {
     good_ = read_bytes(fixture_dir() / "small.gguf");
-    path_ = fs::path(::testing::TempDir()) / "slm_malformed.gguf";
+    // One file per test and process: CTest runs tests in parallel processes, and a file that
+    // another process truncates under our memory map raises SIGBUS.
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = fs::path(::testing::TempDir()) /
+            ("slm_malformed_" + std::string(test->name()) + "_" + std::to_string(::getpid()) + ".gguf");
   }
   void TearDown() override { fs::remove(path_); }
 
@@ -398,7 +403,7 @@ TEST(GgufDescribe, SmallFixture) {
 TEST(GgufRealModel, SmolLM2Q4_1) {
   fs::path path =
       fs::path(SLM_SOURCE_DIR) / "third_party" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!fs::exists(path)) GTEST_SKIP() << path << " is missing; run tools/fetch_models.sh";
+  ASSERT_TRUE(fs::exists(path)) << path << " is missing; run tools/fetch_models.sh (tools/test.sh does)";
   GgufFile f = GgufFile::open(path);
   EXPECT_EQ(f.get_string("general.architecture"), "llama");
   EXPECT_EQ(f.get_int("llama.attention.head_count"), 9);
