@@ -17,7 +17,7 @@ packages=(
   libicu-dev              # tokenizer NFC normalization (Qwen) and Unicode character classes
   libhdf5-dev             # data shards and training state
   libboost-context-dev    # fibers for the CUDA emulation harness (one per CUDA thread)
-  libopenblas-dev         # CPU GEMM for frozen-weight products
+  libopenblas-openmp-dev  # CPU GEMM for frozen-weight products, threaded by OpenMP like our kernels
   zlib1g-dev              # dictzip (gzip) bodies of Debian's dictionary data
   binutils                # ar/objcopy: the CUDA build test inspects objects
   python3                 # tools/ helper scripts (the C++ tests do not need it)
