@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "checkpoints/peft_adapter.h"
-#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/peak.h"
 #include "train/core/error.h"
 #include "train/optim/optimizer.h"
 
@@ -61,20 +61,6 @@ std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<Token
   }
   if (targets == 0) return std::nullopt;
   return sum / static_cast<double>(targets);
-}
-
-double measure_sgemm_gflops() {
-  const std::int64_t n = 1024;
-  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-  cpu::matmul_nt(c.data(), a.data(), b.data(), n, n, n);  // warm-up
-  double best = 0;
-  for (int i = 0; i < 3; ++i) {
-    const auto start = Clock::now();
-    cpu::matmul_nt(c.data(), a.data(), b.data(), n, n, n);
-    const double s = std::chrono::duration<double>(Clock::now() - start).count();
-    best = std::max(best, 2.0 * n * n * n / s / 1e9);
-  }
-  return best;
 }
 
 TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const Recipe& recipe,
@@ -143,7 +129,7 @@ TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const 
   report.eval_loss_after = evaluate(report.steps);
   report.tokens_per_second = static_cast<double>(report.tokens) / std::max(report.seconds, 1e-9);
   report.model_gflops = report.tokens_per_second * flops_per_token(model, data.seq_len) / 1e9;
-  report.peak_gflops = measure_sgemm_gflops();
+  report.peak_gflops = cpu::measure_fp32_peak_gflops();
   return report;
 }
 

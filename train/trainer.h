@@ -35,7 +35,7 @@ struct TrainReport {
   double seconds = 0;
   double tokens_per_second = 0;
   double model_gflops = 0;  // achieved, by the 4N + 12 L H E T per token count
-  double peak_gflops = 0;   // measured fp32 sgemm rate of this machine
+  double peak_gflops = 0;   // measured fp32 FMA peak of this machine (all threads)
   double last_loss = 0;
   std::optional<double> eval_loss_before, eval_loss_after;
 };
@@ -47,8 +47,5 @@ std::optional<double> evaluate_loss(LoraTrainStep& step, const std::vector<Token
 // and <run_dir>/checkpoint-<step>/adapter every output.save_every steps.
 TrainReport train_lora(const LlamaWeights& model, LoraAdapters& adapters, const Recipe& recipe,
                        const std::filesystem::path& run_dir, const std::string& base_model_name, TrainerData& data);
-
-// fp32 GEMM rate of this machine (OpenBLAS sgemm, all threads), in GFLOP/s.
-double measure_sgemm_gflops();
 
 }  // namespace slm

@@ -58,7 +58,7 @@ int run_train(const ParsedArgs& args) {
   std::cout << "trained " << report.steps << " steps in " << report.seconds << " s: " << report.tokens_per_second
             << " tokens/s, " << report.model_gflops << " GFLOP/s = LoRA-MFU "
             << 100.0 * report.model_gflops / report.peak_gflops << "% of the measured fp32 peak ("
-            << report.peak_gflops << " GFLOP/s, sgemm)\n";
+            << report.peak_gflops << " GFLOP/s, FMA loop on all threads)\n";
   if (report.eval_loss_before && report.eval_loss_after)
     std::cout << "held-out loss " << *report.eval_loss_before << " -> " << *report.eval_loss_after << " (perplexity "
               << std::exp(*report.eval_loss_before) << " -> " << std::exp(*report.eval_loss_after) << ")\n";
