@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/core/text.h"  // append_utf8
+
 namespace slm::jinja {
 
 // A failure while evaluating, without a place yet; the evaluator adds source:line:column.
@@ -118,7 +120,7 @@ Value from_json(const nlohmann::ordered_json& j);
 // UTF-8 helpers: a string as code points and back; Python's str.isspace per code point.
 std::vector<char32_t> to_code_points(std::string_view s);
 std::string from_code_points(const std::vector<char32_t>& cps, size_t begin, size_t end);
-void append_utf8(std::string& out, char32_t cp);
+using slm::append_utf8;  // train/core/text.h
 bool is_python_space(char32_t cp);
 size_t code_point_count(std::string_view s);
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "train/core/text.h"  // append_utf8
+
 namespace slm::tok {
 
 inline constexpr std::size_t k_utf8_valid = static_cast<std::size_t>(-1);
@@ -26,8 +28,7 @@ char32_t next_code_point(std::string_view s, std::size_t& i);
 // returns that character.
 char32_t previous_code_point(std::string_view s, std::size_t& i);
 
-// Appends c encoded as UTF-8.
-void append_utf8(std::string& out, char32_t c);
+using slm::append_utf8;  // train/core/text.h
 
 // `bytes` as UTF-8 with every maximal invalid subpart replaced by U+FFFD (Rust's from_utf8_lossy).
 std::string utf8_lossy(std::string_view bytes);

@@ -12,32 +12,20 @@
 
 #include "checkpoints/model_loader.h"
 #include "checkpoints/safetensors.h"
+#include "tests/model/fixture_tensors.h"
 #include "train/core/error.h"
 #include "train/model/generate.h"
 
 namespace slm {
 namespace {
+using test::floats_of;
+using test::ids_of;
 
 const std::filesystem::path k_fixtures = std::filesystem::path(SLM_SOURCE_DIR) / "tests" / "fixtures";
 const std::filesystem::path k_smollm2 =
     std::filesystem::path(SLM_SOURCE_DIR) / "third_party" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-std::vector<std::int32_t> ids_of(const SafetensorsTensor& t) {
-  EXPECT_EQ(t.dtype, DType::I64);
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(t.num_elements()));
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::int64_t v;
-    std::memcpy(&v, t.data + 8 * i, 8);
-    ids[i] = static_cast<std::int32_t>(v);
-  }
-  return ids;
-}
 
-std::vector<float> floats_of(const SafetensorsTensor& t) {
-  std::vector<float> out(static_cast<std::size_t>(t.num_elements()));
-  read_tensor_fp32(t, out.data());
-  return out;
-}
 
 std::vector<std::filesystem::path> fixture_models() {
   std::vector<std::filesystem::path> dirs;

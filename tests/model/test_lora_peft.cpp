@@ -17,6 +17,7 @@
 #include "checkpoints/model_loader.h"
 #include "checkpoints/peft_adapter.h"
 #include "checkpoints/safetensors.h"
+#include "tests/model/fixture_tensors.h"
 #include "train/core/files.h"
 #include "train/lora/merge.h"
 #include "train/model/llama_train.h"
@@ -24,18 +25,11 @@
 
 namespace slm {
 namespace {
+using test::floats_of;
+using test::ids_of;
 
 const std::filesystem::path k_fixtures = std::filesystem::path(SLM_SOURCE_DIR) / "tests" / "fixtures";
 
-std::vector<std::int32_t> ids_of(const SafetensorsTensor& t) {
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(t.num_elements()));
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::int64_t v;
-    std::memcpy(&v, t.data + 8 * i, 8);
-    ids[i] = static_cast<std::int32_t>(v);
-  }
-  return ids;
-}
 
 struct Case {
   nlohmann::json json;

@@ -7,12 +7,10 @@
 #include <vector>
 
 #include "kernels/cpu/adamw.h"
+#include "tests/ops/op_test_util.h"
 
 namespace slm {
 namespace {
-
-constexpr std::size_t k_guard = 16;
-constexpr float k_guard_value = 12345.0f;
 
 struct Reference {
   std::vector<double> p, m, v;
@@ -34,12 +32,11 @@ TEST(AdamWCpu, MatchesFloat64ReferenceOverSteps) {
   for (std::size_t n : {1u, 5u, 7u, 13u, 4096u, 100003u}) {
     std::mt19937 rng(static_cast<unsigned>(n));
     std::normal_distribution<float> normal(0, 1);
-    std::vector<float> p(n + k_guard, k_guard_value), m(n + k_guard, k_guard_value),
-        v(n + k_guard, k_guard_value), g(n);
+    test::Guarded p(n), m(n), v(n);
+    std::vector<float> g(n);
     Reference ref{std::vector<double>(n), std::vector<double>(n, 0), std::vector<double>(n, 0)};
     for (std::size_t i = 0; i < n; ++i) {
       p[i] = normal(rng);
-      m[i] = v[i] = 0;
       ref.p[i] = p[i];
     }
     AdamWParams a{.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f, .grad_scale = 0.5f};
@@ -54,11 +51,7 @@ TEST(AdamWCpu, MatchesFloat64ReferenceOverSteps) {
       ASSERT_NEAR(p[i], ref.p[i], 1e-5 * std::max(1.0, std::abs(ref.p[i]))) << "n=" << n << " i=" << i;
       ASSERT_NEAR(m[i], ref.m[i], 1e-5 * std::max(1e-2, std::abs(ref.m[i])));
     }
-    for (std::size_t i = n; i < n + k_guard; ++i) {
-      ASSERT_EQ(p[i], k_guard_value);
-      ASSERT_EQ(m[i], k_guard_value);
-      ASSERT_EQ(v[i], k_guard_value);
-    }
+    EXPECT_TRUE(p.guards_intact() && m.guards_intact() && v.guards_intact()) << "n=" << n;
   }
 }
 
