@@ -22,13 +22,13 @@ LoraSettings read_peft_config(const std::filesystem::path& dir) {
     return j[key];
   };
   if (need("peft_type") != "LORA") SLM_FAIL(path.string(), ": peft_type is ", j["peft_type"].dump(), "; only LORA adapters load");
-  if (j.value("use_dora", false)) SLM_FAIL(path.string(), ": a DoRA adapter; DoRA is not supported yet");
   LoraSettings s;
   try {
     s.rank = need("r").get<std::int64_t>();
     s.alpha = need("lora_alpha").get<double>();
     s.dropout = j.value("lora_dropout", 0.0);
     s.use_rslora = j.value("use_rslora", false);
+    s.use_dora = j.value("use_dora", false);
     const auto& targets = need("target_modules");
     std::vector<std::string> names = targets.is_string() ? std::vector<std::string>{targets.get<std::string>()}
                                                          : targets.get<std::vector<std::string>>();
@@ -58,8 +58,11 @@ void load_peft_weights(LoraAdapters& adapters, const std::filesystem::path& file
   const std::int64_t r = adapters.settings().rank;
   for (const LoraModule& m : adapters.modules()) {
     const std::tuple<std::string, float*, std::vector<std::int64_t>> parts[] = {
-        {m.peft_prefix() + ".lora_A.weight", m.a, {r, m.in}}, {m.peft_prefix() + ".lora_B.weight", m.b, {m.out, r}}};
+        {m.peft_prefix() + ".lora_A.weight", m.a, {r, m.in}},
+        {m.peft_prefix() + ".lora_B.weight", m.b, {m.out, r}},
+        {m.peft_prefix() + ".lora_magnitude_vector", m.magnitude, {m.out}}};
     for (const auto& [name, target, shape] : parts) {
+      if (!target) continue;  // no magnitudes without DoRA
       const SafetensorsTensor* t = st.find(name);
       if (!t)
         SLM_FAIL(file.string(), ": adapter tensor '", name,
@@ -81,6 +84,7 @@ void save_peft_adapter(const LoraAdapters& adapters, const std::filesystem::path
   for (const LoraModule& m : adapters.modules()) {
     tensors.push_back({m.peft_prefix() + ".lora_A.weight", DType::F32, {r, m.in}, m.a});
     tensors.push_back({m.peft_prefix() + ".lora_B.weight", DType::F32, {m.out, r}, m.b});
+    if (m.magnitude) tensors.push_back({m.peft_prefix() + ".lora_magnitude_vector", DType::F32, {m.out}, m.magnitude});
     std::string name(slot_module_name(m.slot));
     name = name.substr(name.find('.') + 1);  // "self_attn.q_proj" -> "q_proj"
     if (std::find(targets.begin(), targets.end(), name) == targets.end()) targets.push_back(name);
@@ -93,7 +97,7 @@ void save_peft_adapter(const LoraAdapters& adapters, const std::filesystem::path
       {"r", r},                      {"lora_alpha", s.alpha},
       {"lora_dropout", s.dropout},   {"target_modules", targets},
       {"bias", "none"},              {"use_rslora", s.use_rslora},
-      {"use_dora", false},           {"modules_to_save", nullptr},
+      {"use_dora", s.use_dora},           {"modules_to_save", nullptr},
       {"fan_in_fan_out", false},     {"init_lora_weights", true},
       {"inference_mode", true},      {"layers_to_transform", nullptr},
       {"rank_pattern", nlohmann::json::object()}, {"alpha_pattern", nlohmann::json::object()},

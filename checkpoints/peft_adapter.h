@@ -1,6 +1,6 @@
 // peft_adapter.h — LoRA adapters as a PEFT adapter directory: adapter_config.json and
 // adapter_model.safetensors with PEFT's key names ("<prefix>.lora_A.weight" [r, in],
-// "<prefix>.lora_B.weight" [out, r]). This is what PEFT's PeftModel.from_pretrained and vLLM load.
+// "<prefix>.lora_B.weight" [out, r], DoRA's "<prefix>.lora_magnitude_vector" [out]). This is what PEFT's PeftModel.from_pretrained and vLLM load.
 // Does not hold: merged or GGUF exports (issue 6).
 #pragma once
 
@@ -12,8 +12,8 @@
 namespace slm {
 
 // The LoRA settings of a PEFT adapter directory's adapter_config.json (r, lora_alpha,
-// target_modules, lora_dropout, use_rslora); throws for DoRA, other PEFT types, or modules other
-// than the seven linear layers of a Llama block.
+// target_modules, lora_dropout, use_rslora, use_dora); throws for other PEFT types, or modules
+// other than the seven linear layers of a Llama block.
 LoraSettings read_peft_config(const std::filesystem::path& dir);
 
 // Reads adapter weights from an adapter_model.safetensors file (or a directory holding one)

@@ -44,6 +44,7 @@ struct Case {
     lora.alpha = json["lora"]["alpha"];
     lora.use_rslora = json["lora"]["use_rslora"];
     lora.dropout = json["lora"]["dropout"];
+    lora.use_dora = json["lora"]["use_dora"];
     for (const auto& t : json["lora"]["target_modules_resolved"]) {
       const std::string name = t;
       for (std::size_t s = 0; s < k_num_slots; ++s) {
@@ -177,6 +178,9 @@ void run_training_case(const std::string& name) {
   for (const LoraModule& m : adapters.modules()) {
     expect_tensor_close(m.a, *final_ref.find(m.peft_prefix() + ".lora_A.weight"), 1e-4, m.peft_prefix() + " final A");
     expect_tensor_close(m.b, *final_ref.find(m.peft_prefix() + ".lora_B.weight"), 1e-4, m.peft_prefix() + " final B");
+    if (m.magnitude)
+      expect_tensor_close(m.magnitude, *final_ref.find(m.peft_prefix() + ".lora_magnitude_vector"), 1e-4,
+                          m.peft_prefix() + " final magnitude");
   }
 }
 
@@ -239,6 +243,20 @@ TEST(LoraPeft, PackedLossEqualsUnpackedLoss) {
   EXPECT_LE(worst, 1e-5 * scale);
 }
 
+TEST(LoraPeft, MergedDoraEqualsUnmerged) {
+  Case c("train_dora");
+  LoraAdapters adapters(c.model->config, c.lora);
+  load_peft_weights(adapters, c.dir / "final.safetensors");  // trained: B != 0, magnitudes moved
+  SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
+  const TokenBatch b0 = c.batch(data, 0);
+  const std::int64_t v = c.model->config.vocab_size;
+  std::vector<float> unmerged(static_cast<std::size_t>(b0.size() * v)), merged(unmerged.size());
+  LoraTrainStep(*c.model, &adapters, 64).logits(b0, unmerged.data());
+  merge_lora(*c.model, adapters);
+  LoraTrainStep(*c.model, nullptr, 64).logits(b0, merged.data());
+  for (std::size_t i = 0; i < merged.size(); ++i) ASSERT_NEAR(merged[i], unmerged[i], 1e-5) << i;
+}
+
 TEST(LoraPeft, CheckpointingOnAndOffGiveIdenticalLossesAndGradients) {
   Case c("grads_all_linear");
   c.lora.dropout = 0.1;  // the recomputed forward must draw the same masks
@@ -261,6 +279,17 @@ TEST(LoraPeft, CheckpointingOnAndOffGiveIdenticalLossesAndGradients) {
 }
 
 TEST(LoraPeft, DropoutWithPeftsMasks) { run_training_case("train_dropout"); }
+TEST(LoraPeft, TwentyStepsDora) { run_training_case("train_dora"); }
+
+TEST(LoraPeft, DoraMagnitudesStartAsPeftsRowNorms) {
+  Case c("train_dora");
+  LoraAdapters adapters(c.model->config, c.lora);
+  adapters.initialize(LoraInit::Kaiming, 1);  // B = 0
+  initialize_dora_magnitudes(*c.model, adapters);
+  SafetensorsFile init = SafetensorsFile::open(c.dir / "init.safetensors");
+  for (const LoraModule& m : adapters.modules())
+    expect_tensor_close(m.magnitude, *init.find(m.peft_prefix() + ".lora_magnitude_vector"), 1e-6, m.peft_prefix());
+}
 
 TEST(LoraPeft, DropoutMasksAreSeededAndDeterministic) {
   Case c("train_default");

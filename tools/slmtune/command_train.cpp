@@ -6,6 +6,7 @@
 #include "tools/slmtune/commands.h"
 #include "tools/slmtune/run_inputs.h"
 #include "train/core/error.h"
+#include "train/lora/merge.h"
 #include "train/trainer.h"
 
 namespace slm::cli {
@@ -50,6 +51,7 @@ int run_train(const ParsedArgs& args) {
   };
   LoraAdapters adapters(model.config, LoraSettings::from_recipe(r.lora));
   adapters.initialize(r.lora.init, static_cast<std::uint64_t>(r.train.seed));
+  initialize_dora_magnitudes(model, adapters);
   std::cerr << "training " << adapters.count() << " adapter parameters (" << adapters.modules().size()
             << " modules, r=" << r.lora.rank << ") on " << model.num_parameters() / 1000000 << "M frozen, for "
             << td.total_steps << " steps of " << r.train.gradient_accumulation_steps << " x " << r.train.micro_batch_size

@@ -41,8 +41,7 @@ LoraSettings LoraSettings::from_recipe(const LoraSection& section) {
   s.alpha = section.alpha;
   s.dropout = section.dropout;
   s.use_rslora = section.use_rslora;
-  if (section.use_dora)
-    SLM_FAIL("lora.use_dora: DoRA training is not in this version yet; set lora.use_dora=false");
+  s.use_dora = section.use_dora;
   for (LoraTarget t : section.target_modules) {
     if (t == LoraTarget::AllLinear)
       s.targets.fill(true);
@@ -66,6 +65,7 @@ LoraAdapters::LoraAdapters(const ModelConfig& config, const LoraSettings& settin
       m.slot = static_cast<LinearSlot>(s);
       std::tie(m.in, m.out) = slot_dims(config, m.slot);
       a_count_ += static_cast<std::size_t>(r * m.in);
+      if (settings.use_dora) m_count_ += static_cast<std::size_t>(m.out);
       b_count_ += static_cast<std::size_t>(m.out * r);
       modules_.push_back(m);
     }
@@ -74,12 +74,17 @@ LoraAdapters::LoraAdapters(const ModelConfig& config, const LoraSettings& settin
   grads_ = FloatArena(count(), "LoRA gradients");
   params_base_ = params_.take(count());
   grads_base_ = grads_.take(count());
-  std::size_t a_at = 0, b_at = a_count_;
+  std::size_t a_at = 0, m_at = a_count_, b_at = a_count_ + m_count_;
   for (LoraModule& m : modules_) {
     m.a = params_base_ + a_at;
     m.da = grads_base_ + a_at;
     m.b = params_base_ + b_at;
     m.db = grads_base_ + b_at;
+    if (settings.use_dora) {
+      m.magnitude = params_base_ + m_at;
+      m.dmagnitude = grads_base_ + m_at;
+      m_at += static_cast<std::size_t>(m.out);
+    }
     a_at += static_cast<std::size_t>(r * m.in);
     b_at += static_cast<std::size_t>(m.out * r);
   }

@@ -16,6 +16,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_backward.h"
 #include "train/core/error.h"
+#include "train/lora/merge.h"
 
 namespace slm {
 
@@ -50,17 +51,25 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
   const std::int64_t qd = c_.num_heads * c_.head_dim, kvd = c_.num_kv_heads * c_.head_dim, h = c_.num_heads;
   const std::int64_t threads = omp_get_max_threads();
   const bool dropout = adapters_ && adapters_->settings().dropout > 0;
+  const bool dora = adapters_ && adapters_->settings().use_dora;
+  std::int64_t max_out = 0, max_weight = 0;
+  for (const LoraModule& m : mods) {
+    max_out = std::max(max_out, m.out);
+    max_weight = std::max(max_weight, m.out * m.in);
+  }
   const std::int64_t layer_sizes[] = {n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * h, n * d, n * d, n * f, n * f, n * f};
   const std::int64_t scratch_sizes[] = {n * d, n * d, n * (c_.head_dim / 2), n * (c_.head_dim / 2),  // res_final .. sin
                                         n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * f, n * f, n * f, n * r,
                                         std::max(threads * n, n * h), ce_chunk_ * (c_.vocab_size + d + 1),
                                         dropout ? n * std::max(d, std::max(f, qd)) : 0,
-                                        dropout ? n * std::max(d, std::max(f, qd)) : 0};
+                                        dropout ? n * std::max(d, std::max(f, qd)) : 0,
+                                        dora ? max_weight : 0, dora ? n * max_out : 0, dora ? n * max_out : 0};
   std::size_t total = 0, one_layer = 0;
   for (std::int64_t s : layer_sizes) one_layer += FloatArena::padded(static_cast<std::size_t>(s));
   total += checkpointing ? one_layer + static_cast<std::size_t>(c_.num_layers) * FloatArena::padded(static_cast<std::size_t>(n * d))
                          : static_cast<std::size_t>(c_.num_layers) * one_layer;
   total += mods.size() * FloatArena::padded(static_cast<std::size_t>(n * r));
+  for (const LoraModule& m : mods) total += dora ? FloatArena::padded(static_cast<std::size_t>(m.out)) : 0;
   for (std::int64_t s : scratch_sizes) total += FloatArena::padded(static_cast<std::size_t>(s));
   arena_ = FloatArena(total, "training activations");
   auto take = [&](std::int64_t count) { return arena_.take(static_cast<std::size_t>(count)); };
@@ -75,8 +84,10 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
       *slots[s] = (checkpointing && i > 0 && s > 0) ? *first[s] : take(layer_sizes[s]);
   }
   for (std::size_t i = 0; i < mods.size(); ++i) xa_.push_back(take(n * r));
+  for (std::size_t i = 0; i < mods.size(); ++i) inv_norm_.push_back(dora ? take(mods[i].out) : nullptr);
   float** scratch[] = {&res_final_, &xn_final_, &cos_, &sin_, &dx_, &dxn_, &dq_, &dk_, &dv_, &dattn_,
-                       &dgate_, &dup_, &dact_, &lora_g_, &attn_scratch_, &ce_scratch_, &mask_, &masked_x_};
+                       &dgate_, &dup_, &dact_, &lora_g_, &attn_scratch_, &ce_scratch_, &mask_, &masked_x_,
+                       &dora_work_, &dora_z_, &dora_dz_};
   for (std::size_t s = 0; s < std::size(scratch); ++s) *scratch[s] = take(scratch_sizes[s]);
 }
 
@@ -116,18 +127,49 @@ void LoraTrainStep::linear_forward(float* y, const float* x, const float* w, std
   const LoraModule& mod = adapters_->modules()[static_cast<std::size_t>(m)];
   cpu::lora_forward(y, x, mod.a, mod.b, adapters_->settings().scale(), xa_[static_cast<std::size_t>(m)], n, out, in,
                     adapters_->settings().rank, dropout_mask(l, slot, n, in), masked_x_);
+  if (!mod.magnitude) return;
+  // DoRA: y = m / ||W + s B A||_row * (W x + s B A x); the norm is a constant for the backward.
+  float* inv = inv_norm_[static_cast<std::size_t>(m)];
+  dora_inverse_row_norms(w, mod, adapters_->settings().rank, adapters_->settings().scale(), dora_work_, inv);
+#pragma omp parallel for schedule(static) if (n * out > 65536)
+  for (std::int64_t t = 0; t < n; ++t)
+    for (std::int64_t j = 0; j < out; ++j) y[t * out + j] *= mod.magnitude[j] * inv[j];
 }
 
 // dx = beta * dx + dy W (+ the adapter's part); adapter gradients accumulate.
 void LoraTrainStep::linear_backward(float* dx, const float* dy, const float* x, const float* w, std::int64_t l,
                                     LinearSlot slot, std::int64_t n, std::int64_t in, std::int64_t out, float beta) {
-  cpu::matmul_nn(dx, dy, w, n, in, out, beta);
   const std::int64_t m = module_of_[static_cast<std::size_t>(l) * k_num_slots + static_cast<std::size_t>(slot)];
+  const LoraModule* dora = m >= 0 && adapters_->modules()[static_cast<std::size_t>(m)].magnitude
+                               ? &adapters_->modules()[static_cast<std::size_t>(m)]
+                               : nullptr;
+  if (dora) dy = dora_backward(*dora, m, dy, x, w, l, slot, n, in, out);
+  cpu::matmul_nn(dx, dy, w, n, in, out, beta);
   if (m < 0) return;
   const LoraModule& mod = adapters_->modules()[static_cast<std::size_t>(m)];
   cpu::lora_backward(mod.da, mod.db, dx, dy, x, mod.a, mod.b, xa_[static_cast<std::size_t>(m)],
                      adapters_->settings().scale(), n, out, in, adapters_->settings().rank, lora_g_,
                      dropout_mask(l, slot, n, in), masked_x_);
+}
+
+// DoRA's part of the backward, given dy of y = c * z (c = m * inv_norm per output, z = W x + s B A x):
+// dm += sum_t dy * z * inv_norm (accumulates); returns dz = dy * c (in dora_dz_) for the rest.
+const float* LoraTrainStep::dora_backward(const LoraModule& mod, std::int64_t m, const float* dy, const float* x,
+                                          const float* w, std::int64_t l, LinearSlot slot, std::int64_t n,
+                                          std::int64_t in, std::int64_t out) {
+  const float* inv = inv_norm_[static_cast<std::size_t>(m)];
+  cpu::matmul_nt(dora_z_, x, w, n, out, in);  // z, recomputed rather than kept
+  cpu::lora_forward(dora_z_, x, mod.a, mod.b, adapters_->settings().scale(), xa_[static_cast<std::size_t>(m)], n, out,
+                    in, adapters_->settings().rank, dropout_mask(l, slot, n, in), masked_x_);
+  for (std::int64_t j = 0; j < out; ++j) {
+    float sum = 0.0f;
+    for (std::int64_t t = 0; t < n; ++t) sum += dy[t * out + j] * dora_z_[t * out + j];
+    mod.dmagnitude[j] += sum * inv[j];
+  }
+#pragma omp parallel for schedule(static) if (n * out > 65536)
+  for (std::int64_t t = 0; t < n; ++t)
+    for (std::int64_t j = 0; j < out; ++j) dora_dz_[t * out + j] = dy[t * out + j] * mod.magnitude[j] * inv[j];
+  return dora_dz_;
 }
 
 void LoraTrainStep::layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs) {

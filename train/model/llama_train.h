@@ -73,6 +73,8 @@ class LoraTrainStep {
                       std::int64_t in, std::int64_t out);
   void linear_backward(float* dx, const float* dy, const float* x, const float* w, std::int64_t l, LinearSlot slot,
                        std::int64_t n, std::int64_t in, std::int64_t out, float beta);
+  const float* dora_backward(const LoraModule& mod, std::int64_t m, const float* dy, const float* x, const float* w,
+                             std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t in, std::int64_t out);
 
   const LlamaWeights& w_;
   const ModelConfig& c_;
@@ -84,6 +86,8 @@ class LoraTrainStep {
   FloatArena arena_;                     // activations and scratch
   std::vector<LayerActs> acts_;  // with checkpointing all but res_in point at one shared set
   std::vector<float*> xa_;               // per adapter module: [N, r]
+  std::vector<float*> inv_norm_;         // per DoRA module: [out] 1 / ||W + s B A|| per row
+  float *dora_work_ = nullptr, *dora_z_ = nullptr, *dora_dz_ = nullptr;  // [out, in], [N, out] x 2
   float *res_final_, *xn_final_, *cos_, *sin_;
   float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_, *lora_g_;
   float *attn_scratch_, *ce_scratch_;

@@ -67,7 +67,7 @@ StepReport AdamWOptimizer::step() {
   p.weight_decay = static_cast<float>(settings_.weight_decay);
   p.grad_scale = grad_scale;
   p.step = step_ + 1;
-  const std::size_t a = adapters_.a_count(), total = adapters_.count();
+  const std::size_t a = adapters_.base_lr_count(), total = adapters_.count();
   p.lr = static_cast<float>(report.learning_rate);
   cpu::adamw_step(p, adapters_.params(), adapters_.grads(), m_base_, v_base_, a);
   p.lr = static_cast<float>(report.learning_rate * settings_.loraplus_lr_ratio);
