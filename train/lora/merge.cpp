@@ -11,12 +11,11 @@
 namespace slm {
 namespace {
 
-// out[N, K] = W + s B A
-void adapted_weight(const float* w, const LoraModule& m, std::int64_t r, float s, float* out) {
+// out[N, K] = W + s B A; scaled_b: scratch [N, r]
+void adapted_weight(const float* w, const LoraModule& m, std::int64_t r, float s, float* out, float* scaled_b) {
   std::memcpy(out, w, sizeof(float) * static_cast<std::size_t>(m.out * m.in));
-  std::vector<float> scaled_b(m.b, m.b + m.out * r);
-  for (float& x : scaled_b) x *= s;
-  cpu::matmul_nn(out, scaled_b.data(), m.a, m.out, m.in, r, 1.0f);
+  for (std::int64_t i = 0; i < m.out * r; ++i) scaled_b[i] = m.b[i] * s;
+  cpu::matmul_nn(out, scaled_b, m.a, m.out, m.in, r, 1.0f);
 }
 
 // inv[N] = 1 / ||mat row|| of mat [N, K]
@@ -52,7 +51,7 @@ const float* frozen_weight(const LlamaWeights& w, const LoraModule& m) {
 
 void dora_inverse_row_norms(const float* w, const LoraModule& m, std::int64_t r, float s, float* work,
                             float* inv_norm) {
-  adapted_weight(w, m, r, s, work);
+  adapted_weight(w, m, r, s, work, work + m.out * m.in);
   row_inverse_norms(work, m.out, m.in, inv_norm);
 }
 
@@ -62,7 +61,7 @@ void initialize_dora_magnitudes(const LlamaWeights& weights, LoraAdapters& adapt
   std::vector<float> work, inv;
   for (const LoraModule& m : adapters.modules()) {
     check_fits(weights, m);
-    work.resize(static_cast<std::size_t>(m.out * m.in));
+    work.resize(static_cast<std::size_t>(m.out * (m.in + s.rank)));
     inv.resize(static_cast<std::size_t>(m.out));
     dora_inverse_row_norms(frozen_weight(weights, m), m, s.rank, s.scale(), work.data(), inv.data());
     for (std::int64_t j = 0; j < m.out; ++j) m.magnitude[j] = 1.0f / inv[static_cast<std::size_t>(j)];
@@ -75,15 +74,15 @@ void merge_lora(LlamaWeights& weights, const LoraAdapters& adapters) {
   for (const LoraModule& m : adapters.modules()) {
     check_fits(weights, m);
     auto* w = const_cast<float*>(frozen_weight(weights, m));  // the weights are ours to change
-    merged.resize(static_cast<std::size_t>(m.out * m.in));
-    adapted_weight(w, m, s.rank, s.scale(), merged.data());
+    merged.resize(static_cast<std::size_t>(m.out * (m.in + s.rank)));
+    adapted_weight(w, m, s.rank, s.scale(), merged.data(), merged.data() + m.out * m.in);
     if (s.use_dora) {
       inv.resize(static_cast<std::size_t>(m.out));
       row_inverse_norms(merged.data(), m.out, m.in, inv.data());
       for (std::int64_t j = 0; j < m.out; ++j)
         for (std::int64_t k = 0; k < m.in; ++k) merged[j * m.in + k] *= m.magnitude[j] * inv[j];
     }
-    std::memcpy(w, merged.data(), sizeof(float) * merged.size());
+    std::memcpy(w, merged.data(), sizeof(float) * static_cast<std::size_t>(m.out * m.in));
   }
 }
 

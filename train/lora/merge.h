@@ -12,7 +12,8 @@ namespace slm {
 // The frozen weight [out, in] an adapter module sits on.
 const float* frozen_weight(const LlamaWeights& weights, const LoraModule& module);
 
-// inv_norm[N] = 1 / ||W + s B A|| per output row; `work` is scratch of N * K floats.
+// inv_norm[N] = 1 / ||W + s B A|| per output row; `work` is scratch of N * (K + r) floats.
+// Allocates nothing (the training step calls it every forward).
 void dora_inverse_row_norms(const float* w, const LoraModule& module, std::int64_t rank, float scale, float* work,
                             float* inv_norm);
 

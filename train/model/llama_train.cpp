@@ -55,7 +55,7 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
   std::int64_t max_out = 0, max_weight = 0;
   for (const LoraModule& m : mods) {
     max_out = std::max(max_out, m.out);
-    max_weight = std::max(max_weight, m.out * m.in);
+    max_weight = std::max(max_weight, m.out * (m.in + adapters_->settings().rank));
   }
   const std::int64_t layer_sizes[] = {n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * h, n * d, n * d, n * f, n * f, n * f};
   const std::int64_t scratch_sizes[] = {n * d, n * d, n * (c_.head_dim / 2), n * (c_.head_dim / 2),  // res_final .. sin
