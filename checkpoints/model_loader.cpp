@@ -52,8 +52,13 @@ std::unique_ptr<LlamaWeights> load_gguf_model(const std::filesystem::path& path)
   GgufFile file = GgufFile::open(path);
   ModelConfig config = config_from_gguf(file);
   config.validate(path.string());
-  auto weights = std::make_unique<LlamaWeights>(config);
   std::set<std::string> used;
+  if (const GgufTensor* f = file.find_tensor("rope_freqs.weight")) {  // Llama 3.1+ RoPE scaling
+    config.rope_freq_factors.resize(static_cast<std::size_t>(f->num_elements()));
+    dequantize_tensor(*f, config.rope_freq_factors.data());
+    used.insert(f->name);
+  }
+  auto weights = std::make_unique<LlamaWeights>(config);
   weights->for_each([&](const std::string& name, const std::vector<std::int64_t>& shape, float* dst) {
     const std::string gguf_name = gguf_tensor_name(name);
     const GgufTensor* t = file.find_tensor(gguf_name);
@@ -69,9 +74,6 @@ std::unique_ptr<LlamaWeights> load_gguf_model(const std::filesystem::path& path)
     if (ends_with(name, "self_attn.k_proj.weight")) unpermute_llama_qk(dst, shape[0], shape[1], config.num_kv_heads);
     used.insert(gguf_name);
   });
-  if (file.find_tensor("rope_freqs.weight"))
-    SLM_FAIL(path.string(), ": has a rope_freqs tensor (Llama 3.1-style RoPE scaling stored as factors), which "
-             "this version cannot apply yet; use the model's safetensors release instead");
   for (const GgufTensor& t : file.tensors())
     if (!used.count(t.name))
       SLM_FAIL(path.string(), ": tensor '", t.name, "' is not part of a llama model as the metadata describes it");

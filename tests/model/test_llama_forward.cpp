@@ -59,6 +59,38 @@ TEST(LlamaForward, FixtureLogitsMatchTransformers) {
   }
 }
 
+TEST(LlamaForward, GgufRopeFreqFactorsEqualLlama3Scaling) {
+  // A Llama 3.1+ GGUF stores its RoPE scaling as per-frequency factors (rope_freqs.weight, written
+  // by llama.cpp's convert_hf_to_gguf). Factors computed that way from the fixture's llama3
+  // rope_scaling, applied instead of it, must give transformers' logits again.
+  const auto dir = k_fixtures / "llama" / "gqa4_llama3_rope";
+  auto weights = load_llama_model(dir);
+  ModelConfig& c = weights->config;
+  ASSERT_EQ(c.rope_scaling, RopeScaling::Llama3);
+  const double low_wavelen = c.rope_original_max_position / c.rope_low_freq_factor;
+  const double high_wavelen = c.rope_original_max_position / c.rope_high_freq_factor;
+  for (std::int64_t i = 0; i < c.head_dim / 2; ++i) {
+    const double freq = 1.0 / std::pow(c.rope_theta, 2.0 * i / c.head_dim), wavelen = 2 * M_PI / freq;
+    double factor = 1.0;
+    if (wavelen > low_wavelen) {
+      factor = c.rope_factor;
+    } else if (wavelen >= high_wavelen) {
+      const double smooth = (c.rope_original_max_position / wavelen - c.rope_low_freq_factor) /
+                            (c.rope_high_freq_factor - c.rope_low_freq_factor);
+      factor = 1.0 / ((1 - smooth) / c.rope_factor + smooth);
+    }
+    c.rope_freq_factors.push_back(static_cast<float>(factor));
+  }
+  c.rope_scaling = RopeScaling::None;
+  SafetensorsFile ref = SafetensorsFile::open(dir / "reference.safetensors");
+  const auto ids = ids_of(*ref.find("input_ids_0"));
+  const auto expected = floats_of(*ref.find("logits_0"));
+  LlamaRunner runner(*weights, static_cast<std::int64_t>(ids.size()), 16);
+  std::vector<float> logits(expected.size());
+  runner.forward(ids, logits.data(), true);
+  for (std::size_t i = 0; i < logits.size(); ++i) ASSERT_NEAR(logits[i], expected[i], 1e-4) << i;
+}
+
 TEST(LlamaForward, OneTokenAtATimeEqualsAllAtOnce) {
   auto weights = load_llama_model(k_fixtures / "llama" / "gqa2_untied_hd32");
   const std::int64_t v = weights->config.vocab_size;

@@ -35,6 +35,9 @@ struct ModelConfig {
   double rope_low_freq_factor = 1.0;
   double rope_high_freq_factor = 4.0;
   std::int64_t rope_original_max_position = 8192;
+  // llama.cpp's form of Llama 3.1+ scaling (a GGUF's rope_freqs.weight): per-frequency divisors of
+  // the inverse frequencies, [E/2]; empty = none.
+  std::vector<float> rope_freq_factors;
   // Token ids from the config (the tokenizer may carry its own; -1 = unknown).
   std::int64_t bos_token_id = -1;
   std::vector<std::int64_t> eos_token_ids;

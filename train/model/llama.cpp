@@ -101,6 +101,11 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
       f = scaled;
     }
   }
+  if (!c.rope_freq_factors.empty()) {
+    SLM_CHECK(c.rope_freq_factors.size() == inv.size(), "rope_freqs has ", c.rope_freq_factors.size(),
+              " factors but head_dim / 2 is ", inv.size(), "; the file is inconsistent");
+    for (std::size_t i = 0; i < inv.size(); ++i) inv[i] /= c.rope_freq_factors[i];
+  }
   return inv;
 }
 
