@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_train_e2e.sh — the whole user path on the real default model, kept small: prepare a tiny
 # chat dataset, train 2 steps, then eval (base and base + adapter), inspect the adapter file,
-# and generate with the adapter. Checks the run directory's files and the printed reports.
+# inspect the adapter and the data shard, and generate with the adapter. Checks the run directory's files and the printed reports.
 # Usage: test_train_e2e.sh SLMTUNE SOURCE_DIR
 set -u
 slmtune=$1
@@ -51,6 +51,9 @@ grep -q "base model *loss" <<<"$out" && grep -q "base + adapter *loss" <<<"$out"
 
 out=$("$slmtune" inspect runs/tiny/adapter/adapter_model.safetensors 2>&1) || fail "inspect exited $?:\n$out"
 grep -q "lora_A.weight" <<<"$out" || fail "inspect does not list the adapter tensors:\n$out"
+
+out=$("$slmtune" inspect runs/tiny/data/*/train.h5 2>&1) || fail "inspect of the data shard exited $?:\n$out"
+grep -q "examples: 6" <<<"$out" || fail "inspect of the data shard does not report 6 examples:\n$out"
 
 out=$("$slmtune" generate --model "$model" --adapter runs/tiny/adapter --chat --prompt "What is term 3?" \
       --max-new-tokens 8 2>&1) || fail "generate exited $?:\n$out"

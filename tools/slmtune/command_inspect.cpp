@@ -1,16 +1,43 @@
-// command_inspect.cpp — `slmtune inspect FILE`: a summary of a GGUF or safetensors file (or an
-// HF model directory). The format is recognized by its first bytes, not its name.
+// command_inspect.cpp — `slmtune inspect FILE`: a summary of a GGUF or safetensors file, an HF
+// model directory, or a prepared HDF5 data shard. The format is recognized by its first bytes.
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <vector>
 
 #include "checkpoints/gguf.h"
 #include "checkpoints/gguf_names.h"
 #include "checkpoints/safetensors.h"
+#include "data/shards.h"
 #include "tools/slmtune/commands.h"
 #include "train/core/error.h"
 
 namespace slm::cli {
 namespace {
+
+// A prepared data shard (data/shards.h): its attributes, counts and a first row's documents.
+std::string describe_shard(const std::filesystem::path& path) {
+  const ShardReader reader(path);
+  const ShardInfo& info = reader.info();
+  std::ostringstream os;
+  os << "file: " << path.string() << "\nformat: slmtune data shard (HDF5), format_version " << info.format_version
+     << "\nrows: " << info.rows << " x seq_len " << info.seq_len << "\nexamples: " << info.stats.examples
+     << "\ntokens: " << info.stats.tokens << " (" << info.stats.trained_tokens << " trained, "
+     << info.stats.padding_tokens << " padding)\ntruncated: " << info.stats.truncated << ", dropped: " << info.stats.dropped
+     << "\ntokenizer hash: " << info.tokenizer_hash << "\nchat template hash: " << info.chat_template_hash
+     << "\nsources:";
+  for (const std::string& f : info.source_files) os << "\n  " << f;
+  if (reader.num_rows() > 0) {
+    std::vector<std::int32_t> tokens(static_cast<std::size_t>(reader.seq_len()));
+    std::vector<std::uint8_t> mask(tokens.size());
+    std::vector<std::int32_t> docs;
+    reader.read_row(0, tokens.data(), mask.data(), docs);
+    os << "\nrow 0 document offsets:";
+    for (std::int32_t d : docs) os << " " << d;
+  }
+  os << "\n";
+  return os.str();
+}
 
 std::string first_bytes(const std::filesystem::path& path, std::size_t n) {
   std::ifstream in(path, std::ios::binary);
@@ -34,7 +61,7 @@ int run_inspect(const ParsedArgs& args) {
   if (head.rfind("GGUF", 0) == 0) {
     std::cout << describe_gguf(GgufFile::open(path));
   } else if (head == "\x89HDF\r\n\x1a\n") {
-    SLM_FAIL(path.string(), ": an HDF5 file; inspecting data shards and training state comes with them (issues 5 and 6)");
+    std::cout << describe_shard(path);
   } else if (path.extension() == ".safetensors" || path.extension() == ".json") {
     std::cout << describe_safetensors(SafetensorsCheckpoint::open(path));
   } else {
