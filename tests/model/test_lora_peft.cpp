@@ -187,10 +187,11 @@ void run_training_case(const std::string& name) {
 TEST(LoraPeft, TwentyStepsPlainLora) { run_training_case("train_default"); }
 TEST(LoraPeft, TwentyStepsRsLora) { run_training_case("train_rslora"); }
 TEST(LoraPeft, TwentyStepsLoraPlusOnASubsetOfModules) { run_training_case("train_subset_loraplus"); }
-TEST(LoraPeft, MergedEqualsUnmerged) {
-  Case c("grads_all_linear");  // its B matrices are random, so the merge changes every weight
+// Logits of micro-batch 0 with the adapters applied unmerged (training path) and after merging
+// them into the weights (through the inference path that `generate --adapter` uses).
+std::pair<std::vector<float>, std::vector<float>> unmerged_and_merged_logits(Case& c, const std::string& adapter_file) {
   LoraAdapters adapters(c.model->config, c.lora);
-  load_peft_weights(adapters, c.dir / "init.safetensors");
+  load_peft_weights(adapters, c.dir / adapter_file);
   SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
   const TokenBatch b0 = c.batch(data, 0);
   const std::int64_t v = c.model->config.vocab_size;
@@ -202,58 +203,20 @@ TEST(LoraPeft, MergedEqualsUnmerged) {
     const auto begin = b0.cu_seqlens[s], end = b0.cu_seqlens[s + 1];
     runner.forward(std::span(b0.tokens).subspan(begin, end - begin), merged.data() + begin * v, true);
   }
+  return {unmerged, merged};
+}
+
+TEST(LoraPeft, MergedEqualsUnmerged) {
+  Case c("grads_all_linear");  // its B matrices are random, so the merge changes every weight
+  const auto [unmerged, merged] = unmerged_and_merged_logits(c, "init.safetensors");
   SafetensorsFile ref = SafetensorsFile::open(c.dir / "logits.safetensors");
   expect_tensor_close(merged.data(), *ref.find("logits_lora"), 1e-5, "merged model vs PEFT");
   for (std::size_t i = 0; i < merged.size(); ++i) ASSERT_NEAR(merged[i], unmerged[i], 1e-5) << i;
 }
 
-TEST(LoraPeft, PackedLossEqualsUnpackedLoss) {
-  // Four sequences packed into one stream (attention stays inside each document, positions
-  // restart) against each sequence run alone: summed loss and adapter gradients agree.
-  Case c("grads_all_linear");
-  LoraAdapters adapters(c.model->config, c.lora);
-  load_peft_weights(adapters, c.dir / "init.safetensors");
-  SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
-  TokenBatch packed;
-  std::vector<TokenBatch> alone;
-  for (int i = 0; i < 2; ++i) {
-    const TokenBatch b = c.batch(data, i);
-    for (std::size_t s = 0; s + 1 < b.cu_seqlens.size(); ++s) {
-      const auto begin = b.cu_seqlens[s], end = b.cu_seqlens[s + 1];
-      std::vector<std::int32_t> ids(b.tokens.begin() + begin, b.tokens.begin() + end), labels(ids.size(), -100);
-      for (std::int32_t t = 0; t + 1 < end - begin; ++t) labels[t + 1] = b.targets[begin + t];
-      packed.add_segment(ids, labels);
-      alone.emplace_back().add_segment(ids, labels);
-    }
-  }
-  ASSERT_EQ(alone.size(), 4u);
-  LoraTrainStep step(*c.model, &adapters, 64);
-  adapters.zero_grads();
-  const double packed_loss = step.forward_backward(packed, 1.0f);
-  const std::vector<float> packed_grads(adapters.grads(), adapters.grads() + adapters.count());
-  adapters.zero_grads();
-  double alone_loss = 0;
-  for (const TokenBatch& b : alone) alone_loss += step.forward_backward(b, 1.0f);
-  EXPECT_NEAR(packed_loss, alone_loss, 1e-5 * alone_loss);
-  double worst = 0, scale = 0;
-  for (std::size_t i = 0; i < adapters.count(); ++i) {
-    worst = std::max(worst, std::abs(double(packed_grads[i]) - adapters.grads()[i]));
-    scale = std::max(scale, std::abs(double(adapters.grads()[i])));
-  }
-  EXPECT_LE(worst, 1e-5 * scale);
-}
-
 TEST(LoraPeft, MergedDoraEqualsUnmerged) {
   Case c("train_dora");
-  LoraAdapters adapters(c.model->config, c.lora);
-  load_peft_weights(adapters, c.dir / "final.safetensors");  // trained: B != 0, magnitudes moved
-  SafetensorsFile data = SafetensorsFile::open(c.dir / "data.safetensors");
-  const TokenBatch b0 = c.batch(data, 0);
-  const std::int64_t v = c.model->config.vocab_size;
-  std::vector<float> unmerged(static_cast<std::size_t>(b0.size() * v)), merged(unmerged.size());
-  LoraTrainStep(*c.model, &adapters, 64).logits(b0, unmerged.data());
-  merge_lora(*c.model, adapters);
-  LoraTrainStep(*c.model, nullptr, 64).logits(b0, merged.data());
+  const auto [unmerged, merged] = unmerged_and_merged_logits(c, "final.safetensors");  // trained: B != 0
   for (std::size_t i = 0; i < merged.size(); ++i) ASSERT_NEAR(merged[i], unmerged[i], 1e-5) << i;
 }
 
