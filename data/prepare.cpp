@@ -1,5 +1,6 @@
-// prepare.cpp — prepare_data: reading, splitting, parallel rendering, packing, shard writing and
-// the cache folder (see prepare.h for the key and the layout).
+// prepare.cpp — prepare_data: reading, splitting, parallel rendering, mixing several datasets by
+// weight, packing, shard writing and the cache folder (see prepare.h for the key, the mixing
+// rule and the layout).
 #include "data/prepare.h"
 
 #include <unistd.h>  // getpid: unique temporary folder names
@@ -7,7 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>    // llround: mixing counts
 #include <cstdio>
+#include <iterator>
+#include <numeric>  // accumulate
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +21,7 @@
 #include "data/shards.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
+#include "train/core/text.h"  // format_number
 
 namespace slm {
 namespace fs = std::filesystem;
@@ -24,12 +29,63 @@ namespace {
 
 constexpr std::size_t k_max_reasons = 5;
 
-void hash_inputs(std::string& acc, const std::string& spec) {
-  if (spec.empty()) return;
-  for (const fs::path& f : expand_inputs(spec)) {
+void hash_files(std::string& acc, const std::vector<fs::path>& files) {
+  for (const fs::path& f : files) {
     acc += fs::absolute(f).lexically_normal().string() + "|" + std::to_string(fs::file_size(f)) + "|" +
            std::to_string(fs::last_write_time(f).time_since_epoch().count()) + "\n";
   }
+}
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// `k` distinct indices of [0, n), ascending: a partial Fisher-Yates shuffle driven by splitmix64
+// with rejection sampling (the same numbers on every platform, unlike <random>'s distributions).
+std::vector<std::size_t> sample_without_replacement(std::size_t n, std::size_t k, std::uint64_t state) {
+  std::vector<std::size_t> idx(n);
+  for (std::size_t i = 0; i < n; ++i) idx[i] = i;
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::uint64_t bound = n - i, limit = ~0ull - (~0ull % bound);
+    std::uint64_t x;
+    do x = splitmix64(state);
+    while (x >= limit);
+    std::swap(idx[i], idx[i + x % bound]);
+  }
+  idx.resize(k);
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+// The training split's examples: every dataset's examples in order (no weights), or each
+// dataset's mix_counts share as whole passes plus a seeded sample (prepare.h). Fills `drawn`.
+std::vector<Example> mix_examples(std::vector<std::vector<Example>>& per_source, const std::vector<double>& weights,
+                                  std::uint64_t seed, std::vector<SourceStats>& sources) {
+  std::vector<std::int64_t> sizes;
+  for (const auto& v : per_source) sizes.push_back(static_cast<std::int64_t>(v.size()));
+  const std::vector<std::int64_t> take = mix_counts(sizes, weights);
+  std::vector<Example> out;
+  out.reserve(static_cast<std::size_t>(std::accumulate(take.begin(), take.end(), std::int64_t{0})));
+  for (std::size_t i = 0; i < per_source.size(); ++i) {
+    std::vector<Example>& v = per_source[i];
+    sources[i].drawn = take[i];
+    if (weights.empty()) {
+      std::move(v.begin(), v.end(), std::back_inserter(out));
+      continue;
+    }
+    if (take[i] > 0 && v.empty())
+      SLM_FAIL(sources[i].name, ": data.train_weights asks for ", take[i], " training examples of this dataset, but it has "
+               "none (", sources[i].records, " records, ", sources[i].skipped_records, " skipped); fix the dataset or "
+               "remove it from data.train and data.train_weights");
+    if (v.empty()) continue;
+    const std::size_t n = v.size(), passes = static_cast<std::size_t>(take[i]) / n, rest = static_cast<std::size_t>(take[i]) % n;
+    for (std::size_t p = 0; p < passes; ++p) out.insert(out.end(), v.begin(), v.end());
+    for (std::size_t j : sample_without_replacement(n, rest, seed * 0x2545f4914f6cdd1dull + i + 1)) out.push_back(v[j]);
+  }
+  return out;
 }
 
 // Everything a record says, for the deterministic eval split.
@@ -86,13 +142,13 @@ Built build_examples(const std::vector<Record>& records, const Tokenizer& tokeni
   return b;
 }
 
-void check_terminators(const Built& b, const Tokenizer& tokenizer, const std::optional<ChatTemplateText>& tmpl,
-                       const std::string& split) {
-  if (b.replies == 0 || b.terminated == b.replies) return;
+void check_terminators(std::int64_t replies, std::int64_t terminated, const Tokenizer& tokenizer,
+                       const std::optional<ChatTemplateText>& tmpl, const std::string& split) {
+  if (replies == 0 || terminated == replies) return;
   std::string names;
   for (std::int32_t id : {tokenizer.eot(), tokenizer.eos()})
     if (id >= 0) names += (names.empty() ? "" : ", ") + tokenizer.token_text(id);
-  SLM_FAIL(split, " data: ", b.replies - b.terminated, " of ", b.replies,
+  SLM_FAIL(split, " data: ", replies - terminated, " of ", replies,
            " assistant replies end without a trained end-of-turn token (",
            names.empty() ? "the tokenizer defines neither eos nor eot" : names,
            "), so the model would never learn to stop. ",
@@ -101,26 +157,44 @@ void check_terminators(const Built& b, const Tokenizer& tokenizer, const std::op
            "use the model's own template (model.chat_template) or a tokenizer that defines its end-of-turn token");
 }
 
-PreparedSplit prepare_split(const std::vector<Record>& records, std::int64_t skipped_reading,
-                            const std::vector<std::string>& reasons, const std::string& name, const fs::path& dir,
-                            const Recipe& recipe, const Tokenizer& tokenizer, const std::optional<ChatTemplateText>& tmpl,
-                            ShardInfo info) {
+// One dataset's records of one split, with what reading it skipped.
+struct Source {
+  std::string name;
+  std::vector<Record> records;
+  std::int64_t skipped = 0;
+  std::vector<std::string> reasons;
+};
+
+// Renders each source, mixes (train only: `weights`, `seed`), packs and writes `name`.h5.
+PreparedSplit prepare_split(const std::vector<Source>& sources, const std::vector<double>& weights, std::uint64_t seed,
+                            const std::string& name, const fs::path& dir, const Recipe& recipe, const Tokenizer& tokenizer,
+                            const std::optional<ChatTemplateText>& tmpl, ShardInfo info) {
   const auto t0 = std::chrono::steady_clock::now();
-  Built b = build_examples(records, tokenizer, tmpl, recipe.data);
-  check_terminators(b, tokenizer, tmpl, name);
   PreparedSplit split;
   SplitStats& s = split.stats;
-  s.records = static_cast<std::int64_t>(records.size());
-  s.skipped_records = skipped_reading + b.skipped;
-  s.replies = b.replies;
-  s.replies_terminated = b.terminated;
-  s.skip_reasons = reasons;
-  for (std::string& r : b.reasons)
-    if (s.skip_reasons.size() < k_max_reasons) s.skip_reasons.push_back(std::move(r));
+  std::vector<std::vector<Example>> per_source;
+  std::int64_t replies = 0, terminated = 0;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const Source& src = sources[i];
+    Built b = build_examples(src.records, tokenizer, tmpl, recipe.data);
+    replies += b.replies, terminated += b.terminated;
+    s.sources.push_back(SourceStats{src.name, static_cast<std::int64_t>(src.records.size()), src.skipped + b.skipped,
+                                    static_cast<std::int64_t>(b.examples.size()), weights.empty() ? 0.0 : weights[i], 0});
+    s.records += s.sources.back().records;
+    s.skipped_records += s.sources.back().skipped_records;
+    for (const std::string& r : src.reasons)
+      if (s.skip_reasons.size() < k_max_reasons) s.skip_reasons.push_back(r);
+    for (std::string& r : b.reasons)
+      if (s.skip_reasons.size() < k_max_reasons) s.skip_reasons.push_back(std::move(r));
+    per_source.push_back(std::move(b.examples));
+  }
+  check_terminators(replies, terminated, tokenizer, tmpl, name);
+  std::vector<Example> examples = mix_examples(per_source, weights, seed, s.sources);
+  for (const Example& ex : examples) s.replies += ex.replies, s.replies_terminated += ex.replies_terminated;
   const PackOptions po{recipe.data.seq_len, recipe.data.packing, recipe.data.truncation, pad_id_of(tokenizer)};
-  PackedRows rows = pack_examples(b.examples, po, s.pack);
+  PackedRows rows = pack_examples(examples, po, s.pack);
   if (rows.rows() == 0)
-    SLM_FAIL(name, " data: no example is left to train on (", records.size(), " records, ", s.skipped_records,
+    SLM_FAIL(name, " data: no example is left to train on (", s.records, " records, ", s.skipped_records,
              " skipped, ", s.pack.dropped, " dropped as longer than data.seq_len = ", recipe.data.seq_len, ", ",
              s.pack.untrained, " without any target token); check the data and data.seq_len / data.truncation");
   info.stats = s.pack;
@@ -139,6 +213,9 @@ nlohmann::json split_json(const PreparedSplit& s) {
   j["examples"] = t.pack.examples, j["tokens"] = t.pack.tokens, j["trained_tokens"] = t.pack.trained_tokens;
   j["truncated"] = t.pack.truncated, j["dropped"] = t.pack.dropped, j["untrained"] = t.pack.untrained;
   j["rows"] = t.pack.rows, j["padding_tokens"] = t.pack.padding_tokens;
+  for (const SourceStats& src : t.sources)
+    j["sources"].push_back({{"name", src.name}, {"records", src.records}, {"skipped_records", src.skipped_records},
+                            {"examples", src.examples}, {"weight", src.weight}, {"drawn", src.drawn}});
   return j;
 }
 
@@ -154,6 +231,10 @@ PreparedSplit split_from_json(const nlohmann::json& j, const fs::path& dir) {
   t.pack.examples = j.at("examples"), t.pack.tokens = j.at("tokens"), t.pack.trained_tokens = j.at("trained_tokens");
   t.pack.truncated = j.at("truncated"), t.pack.dropped = j.at("dropped"), t.pack.untrained = j.at("untrained");
   t.pack.rows = j.at("rows"), t.pack.padding_tokens = j.at("padding_tokens");
+  if (j.contains("sources"))  // absent in folders written before mixing existed
+    for (const auto& src : j.at("sources"))
+      t.sources.push_back(SourceStats{src.at("name"), src.at("records"), src.at("skipped_records"), src.at("examples"),
+                                      src.at("weight"), src.at("drawn")});
   return s;
 }
 
@@ -174,22 +255,44 @@ std::optional<PreparedData> reuse(const fs::path& dir, PreparedData base) {
 
 }  // namespace
 
+std::vector<std::int64_t> mix_counts(const std::vector<std::int64_t>& sizes, const std::vector<double>& weights) {
+  if (weights.empty()) return sizes;
+  SLM_CHECK(weights.size() == sizes.size(), "data.train_weights has ", weights.size(), " weights for ", sizes.size(),
+            " datasets of data.train; give one weight per dataset");
+  const double total = static_cast<double>(std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}));
+  const double wsum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  std::vector<std::int64_t> take;
+  for (double w : weights) take.push_back(std::llround(w / wsum * total));
+  return take;
+}
+
 std::string data_cache_key(const Recipe& recipe, const std::string& tokenizer_hash, const std::string& chat_template_hash) {
   const DataSection& d = recipe.data;
   std::string acc = "slmtune data v" + std::to_string(k_shard_format_version) + "\ntrain\n";
-  hash_inputs(acc, d.train);
+  std::string files_per_dataset;
+  for (const std::string& entry : d.train) {
+    const std::vector<fs::path> files = expand_input(entry);
+    hash_files(acc, files);
+    files_per_dataset += " " + std::to_string(files.size());
+  }
   acc += "eval\n";
-  hash_inputs(acc, d.eval);
+  if (!d.eval.empty()) hash_files(acc, expand_inputs(d.eval));
   acc += "tokenizer " + tokenizer_hash + "\ntemplate " + chat_template_hash + "\nformat " + std::string(enum_name(d.format)) +
          "\nseq_len " + std::to_string(d.seq_len) + "\npacking " + (d.packing ? "1" : "0") + "\ntrain_on_prompt " +
          (d.train_on_prompt ? "1" : "0") + "\neval_fraction " + std::to_string(d.eval_fraction) + "\non_error " +
          std::string(enum_name(d.on_error)) + "\ntruncation " + std::string(enum_name(d.truncation)) + "\n";
+  if (!d.train_weights.empty()) {  // only then: unweighted keys stay what they were before mixing
+    acc += "mix files" + files_per_dataset + "\nweights";
+    for (double w : d.train_weights) acc += " " + format_number(w);
+    acc += "\nseed " + std::to_string(recipe.train.seed) + "\n";
+  }
   return fnv1a_hex(acc);
 }
 
 PreparedData prepare_data(const Recipe& recipe, const fs::path& run_dir, const Tokenizer& tokenizer,
                           const std::optional<ChatTemplateText>& chat_template) {
   const DataSection& d = recipe.data;
+  if (d.train.empty()) SLM_FAIL("data: no input files given; set data.train to a JSONL or JSON file");
   PreparedData out;
   out.tokenizer_hash = tokenizer.hash();
   out.chat_template_hash = chat_template ? fnv1a_hex(chat_template->text) : "";
@@ -198,32 +301,37 @@ PreparedData prepare_data(const Recipe& recipe, const fs::path& run_dir, const T
   if (auto cached = reuse(out.dir, out)) return *cached;
 
   const ReadOptions ro{d.format, d.on_error};
-  ReadReport train_report, eval_report;
-  std::vector<Record> train = read_dataset(d.train, ro, train_report), eval;
-  if (!d.eval.empty()) {
-    eval = read_dataset(d.eval, ro, eval_report);
-  } else if (d.eval_fraction > 0) {
-    std::vector<Record> kept;
-    for (Record& r : train)
-      (static_cast<double>(record_hash(r) >> 11) * 0x1.0p-53 < d.eval_fraction ? eval : kept).push_back(std::move(r));
-    train = std::move(kept);
-    if (train.empty()) SLM_FAIL(d.train, ": every record fell into the eval split; lower data.eval_fraction");
-  }
+  std::vector<Source> train, eval;
   ShardInfo info;
   info.tokenizer_hash = out.tokenizer_hash;
   info.chat_template_hash = out.chat_template_hash;
-  for (const fs::path& f : train_report.files) info.source_files.push_back(f.string());
+  for (const std::string& entry : d.train) {
+    ReadReport report;
+    Source src{entry, read_dataset(expand_input(entry), entry, ro, report), report.skipped, report.skip_reasons};
+    for (const fs::path& f : report.files) info.source_files.push_back(f.string());
+    if (d.eval.empty() && d.eval_fraction > 0) {  // hold out per record, before any mixing
+      Source held{entry, {}, 0, {}}, kept{entry, {}, src.skipped, src.reasons};
+      for (Record& r : src.records)
+        (static_cast<double>(record_hash(r) >> 11) * 0x1.0p-53 < d.eval_fraction ? held : kept).records.push_back(std::move(r));
+      if (kept.records.empty()) SLM_FAIL(entry, ": every record fell into the eval split; lower data.eval_fraction");
+      src = std::move(kept);
+      eval.push_back(std::move(held));
+    }
+    train.push_back(std::move(src));
+  }
+  ReadReport eval_report;
+  if (!d.eval.empty()) eval.push_back(Source{d.eval, read_dataset(d.eval, ro, eval_report), eval_report.skipped, eval_report.skip_reasons});
   const fs::path tmp = out.dir.string() + ".tmp-" + std::to_string(getpid());
   fs::remove_all(tmp);
-  out.train = prepare_split(train, train_report.skipped, train_report.skip_reasons, "train", tmp, recipe, tokenizer,
-                            chat_template, info);
+  out.train = prepare_split(train, d.train_weights, static_cast<std::uint64_t>(recipe.train.seed), "train", tmp, recipe,
+                            tokenizer, chat_template, info);
+  if (std::all_of(eval.begin(), eval.end(), [](const Source& src) { return src.records.empty(); })) eval.clear();
   if (!eval.empty()) {
     if (!d.eval.empty()) {
       info.source_files.clear();
       for (const fs::path& f : eval_report.files) info.source_files.push_back(f.string());
     }
-    out.eval = prepare_split(eval, eval_report.skipped, eval_report.skip_reasons, "eval", tmp, recipe, tokenizer,
-                             chat_template, info);
+    out.eval = prepare_split(eval, {}, 0, "eval", tmp, recipe, tokenizer, chat_template, info);
   }
   nlohmann::json manifest = {{"key", out.key}, {"tokenizer_hash", out.tokenizer_hash},
                              {"chat_template_hash", out.chat_template_hash}, {"train", split_json(out.train)}};
@@ -262,6 +370,19 @@ std::string format_prepare_report(const PreparedData& data) {
       text += buf;
     }
     text += "\n";
+    const bool weighted = std::any_of(t.sources.begin(), t.sources.end(), [](const SourceStats& x) { return x.weight > 0; });
+    if (t.sources.size() > 1 || weighted)
+      for (const SourceStats& x : t.sources) {
+        std::snprintf(buf, sizeof buf, ": %lld records (%lld skipped) -> %lld examples", (long long)x.records,
+                      (long long)x.skipped_records, (long long)x.examples);
+        text += "        from " + x.name + buf;
+        if (x.weight > 0) {
+          std::snprintf(buf, sizeof buf, ", weight %s -> %lld drawn (%.2f passes)", format_number(x.weight).c_str(),
+                        (long long)x.drawn, x.examples > 0 ? double(x.drawn) / double(x.examples) : 0.0);
+          text += buf;
+        }
+        text += "\n";
+      }
     for (const std::string& r : t.skip_reasons) text += "        skipped: " + r + "\n";
   };
   line("train", data.train);

@@ -1,7 +1,7 @@
 // reader.cpp — dataset files: expanding inputs (files, globs, directories), splitting JSONL and
 // JSON arrays into records with their line numbers, and the on_error policy.
 //
-// Holds: expand_inputs, read_records_file, read_dataset, parse_json_located.
+// Holds: expand_input, expand_inputs, read_records_file, read_dataset, parse_json_located.
 // Does not hold: per-format field checks (formats.cpp).
 #include <fnmatch.h>  // fnmatch: glob patterns
 
@@ -43,7 +43,9 @@ void glob_into(const fs::path& base, std::vector<std::string>::const_iterator pa
   for (const fs::path& m : matches) glob_into(m, part + 1, end, out);
 }
 
-std::vector<fs::path> expand_one(const std::string& entry) {
+}  // namespace
+
+std::vector<fs::path> expand_input(const std::string& entry) {
   std::vector<fs::path> files;
   if (has_glob(entry)) {
     fs::path pattern(entry);
@@ -60,9 +62,13 @@ std::vector<fs::path> expand_one(const std::string& entry) {
   if (files.empty())
     SLM_FAIL(entry, ": no data files found (", has_glob(entry) ? "the pattern matches nothing" :
              fs::is_directory(entry) ? "the directory has no .jsonl or .json files" : "no such file",
-             "); check data.train / data.eval, or run the importer that writes it (tools/fetch_data.sh)");
+             "); check data.train / data.eval, or run the importer that writes it (tools/fetch_data.sh)",
+             entry.find(',') != std::string::npos && !has_glob(entry)
+                 ? "; several data.train datasets are a list: [a.jsonl, b.jsonl]" : "");
   return files;
 }
+
+namespace {
 
 std::string snippet_at(std::string_view text, std::size_t offset) {
   const std::size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
@@ -191,7 +197,7 @@ std::vector<fs::path> expand_inputs(const std::string& spec) {
     entry.erase(0, entry.find_first_not_of(' '));
     entry.erase(entry.find_last_not_of(' ') + 1);
     if (!entry.empty())
-      for (fs::path& f : expand_one(entry)) files.push_back(std::move(f));
+      for (fs::path& f : expand_input(entry)) files.push_back(std::move(f));
     pos = comma + 1;
   }
   if (files.empty()) SLM_FAIL("data: no input files given; set data.train to a JSONL or JSON file");
@@ -210,12 +216,17 @@ void read_records_file(const fs::path& file, const ReadOptions& options, std::ve
 }
 
 std::vector<Record> read_dataset(const std::string& spec, const ReadOptions& options, ReadReport& report) {
+  return read_dataset(expand_inputs(spec), spec, options, report);
+}
+
+std::vector<Record> read_dataset(const std::vector<fs::path>& files, const std::string& name, const ReadOptions& options,
+                                 ReadReport& report) {
   std::vector<Record> records;
-  for (const fs::path& file : expand_inputs(spec)) read_records_file(file, options, records, report);
+  for (const fs::path& file : files) read_records_file(file, options, records, report);
   if (records.empty()) {
-    std::string files;
-    for (const fs::path& f : report.files) files += (files.empty() ? "" : ", ") + f.string();
-    SLM_FAIL(spec, ": the dataset is empty after reading ", files, " (", report.skipped, " records skipped",
+    std::string read;
+    for (const fs::path& f : report.files) read += (read.empty() ? "" : ", ") + f.string();
+    SLM_FAIL(name, ": the dataset is empty after reading ", read, " (", report.skipped, " records skipped",
              report.skip_reasons.empty() ? std::string() : "; first: " + report.skip_reasons.front(),
              "); give data.train a file with records");
   }

@@ -1,7 +1,8 @@
 // records.h — dataset records as read from JSONL / JSON files, and the readers' entry points.
 //
 // Holds: Record (one example in one of the four formats, with its file:line), the reader options
-// and report, expand_inputs (files, globs, directories, comma-separated lists) and read_dataset.
+// and report, expand_input / expand_inputs (files, globs, directories; comma-separated lists)
+// and read_dataset.
 // Does not hold: tokenization, templates or masks (examples.h), packing or shards.
 //
 // Formats (DataFormat in the recipe):
@@ -46,9 +47,12 @@ struct ReadReport {
   std::vector<std::string> skip_reasons;     // the first few skip messages
 };
 
-// The files named by `spec`: comma-separated entries, each a file, a directory (its *.jsonl and
-// *.json files, recursively, sorted) or a glob (*, ?, [..] in the last path components). An
-// entry that matches nothing is an error naming it.
+// The files named by one `entry`: a file, a directory (its *.jsonl and *.json files,
+// recursively, sorted) or a glob (*, ?, [..] in the last path components). A comma is part of
+// the name. An entry that matches nothing is an error naming it. (One data.train dataset.)
+std::vector<std::filesystem::path> expand_input(const std::string& entry);
+
+// The files named by `spec`: comma-separated entries, each as expand_input (data.eval).
 std::vector<std::filesystem::path> expand_inputs(const std::string& spec);
 
 // Reads one file (.json: a JSON array of records, or one record; anything else: JSONL, one
@@ -57,8 +61,13 @@ std::vector<std::filesystem::path> expand_inputs(const std::string& spec);
 void read_records_file(const std::filesystem::path& file, const ReadOptions& options,
                        std::vector<Record>& out, ReadReport& report);
 
-// Reads every file of `spec`. An empty result is an error that says what was read and skipped.
+// Reads every file of `spec` (expand_inputs). An empty result is an error that says what was
+// read and skipped.
 std::vector<Record> read_dataset(const std::string& spec, const ReadOptions& options, ReadReport& report);
+
+// The same for `files`; `name` says what they are in messages (a data.train entry).
+std::vector<Record> read_dataset(const std::vector<std::filesystem::path>& files, const std::string& name,
+                                 const ReadOptions& options, ReadReport& report);
 
 // Parses one record's JSON text as `format` (Auto: detect from its keys). `where` names the text
 // (a file); syntax errors say where:line:column, field errors where and the format's fields.

@@ -79,6 +79,15 @@ TEST_F(DataReader, GlobsAndCommaLists) {
   EXPECT_EQ(read_dataset((dir / "g/x1.jsonl").string() + ", " + (dir / "g/y.jsonl").string(), {}, report2).size(), 2u);
   EXPECT_CONTAINS(error_of((dir / "g/z*.jsonl").string()), "pattern matches nothing");
   EXPECT_CONTAINS(error_of((dir / "missing.jsonl").string()), "no such file");
+  // One data.train entry is one dataset: a comma is part of its name, and the error says how to list several.
+  EXPECT_EQ(expand_input((dir / "g").string()).size(), 3u);
+  try {
+    expand_input((dir / "g/x1.jsonl").string() + "," + (dir / "g/y.jsonl").string());
+    ADD_FAILURE() << "a comma-separated entry was expanded";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(e.what(), "no such file");
+    EXPECT_CONTAINS(e.what(), "several data.train datasets are a list: [a.jsonl, b.jsonl]");
+  }
 }
 
 TEST_F(DataReader, MalformedJsonNamesLineColumnAndText) {

@@ -1,6 +1,6 @@
 // test_data_shards.cpp — packing invariants, packed vs unpacked documents, HDF5 shard round trip
 // and attribute validation, the loader (determinism, cursor resume, rank sharding) and
-// prepare_data (cache reuse, eval split, end-of-turn check).
+// prepare_data (cache reuse, eval split, end-of-turn check, mixing datasets by weight).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <span>
 
 #include "data/loader.h"
 #include "data/prepare.h"
@@ -207,7 +208,7 @@ class DataPrepare : public DataFiles {
  protected:
   Recipe recipe_for(const fs::path& train) {
     Recipe r;
-    r.data.train = train.string();
+    r.data.train = {train.string()};
     r.data.seq_len = 128;
     r.data.cache_dir = (dir / "cache").string();
     return r;
@@ -240,6 +241,171 @@ TEST_F(DataPrepare, WritesReusesAndSplits) {
   EXPECT_EQ(again.train.stats.pack.trained_tokens, p.train.stats.pack.trained_tokens);
   r.data.seq_len = 256;  // another setting: another folder
   EXPECT_NE(prepare_data(r, dir / "run", tok, tmpl).dir, p.dir);
+}
+
+// n chat records whose answers say "Answer <tag>-<i>.", so each document's source is known.
+void write_qa(const fs::path& path, const std::string& tag, int n) {
+  std::ofstream f(path);
+  for (int i = 0; i < n; ++i)
+    f << R"({"messages":[{"role":"user","content":"Question )" << i << " about " << tag
+      << R"(?"},{"role":"assistant","content":"Answer )" << tag << "-" << i << R"(."}]})" << "\n";
+}
+
+// How often each answer ("alpha-7") occurs among the documents of a shard.
+std::map<std::string, int> answers_in(const fs::path& shard, const Tokenizer& tok) {
+  ShardReader reader(shard);
+  std::vector<std::int32_t> tokens(reader.seq_len()), starts;
+  std::vector<std::uint8_t> mask(reader.seq_len());
+  std::map<std::string, int> count;
+  for (std::int64_t r = 0; r < reader.num_rows(); ++r) {
+    reader.read_row(r, tokens.data(), mask.data(), starts);
+    for (std::size_t d = 0; d + 1 < starts.size(); ++d) {
+      const std::string text = tok.decode(std::span(tokens.data() + starts[d], tokens.data() + starts[d + 1]));
+      const std::size_t at = text.find("Answer ");
+      if (at != std::string::npos) ++count[text.substr(at + 7, text.find('.', at) - at - 7)];
+    }
+  }
+  return count;
+}
+
+// Per source tag: documents, distinct documents, and the largest repeat count.
+struct TagCount {
+  int total = 0, distinct = 0, max_repeat = 0;
+};
+std::map<std::string, TagCount> by_tag(const std::map<std::string, int>& answers) {
+  std::map<std::string, TagCount> out;
+  for (const auto& [answer, n] : answers) {
+    TagCount& t = out[answer.substr(0, answer.find('-'))];
+    t.total += n, ++t.distinct, t.max_repeat = std::max(t.max_repeat, n);
+  }
+  return out;
+}
+
+TEST(DataMix, CountsFollowTheWeights) {
+  EXPECT_EQ(mix_counts({30, 50}, {}), (std::vector<std::int64_t>{30, 50}));
+  EXPECT_EQ(mix_counts({30, 50}, {3, 1}), (std::vector<std::int64_t>{60, 20}));
+  EXPECT_EQ(mix_counts({30, 50}, {0.75, 0.25}), (std::vector<std::int64_t>{60, 20}));
+  EXPECT_EQ(mix_counts({10, 10, 1}, {1, 1, 1}), (std::vector<std::int64_t>{7, 7, 7}));
+  EXPECT_EQ(mix_counts({1, 2}, {1, 1}), (std::vector<std::int64_t>{2, 2}));  // 1.5 rounds up
+  EXPECT_THROW(mix_counts({1, 2}, {1}), Error);
+}
+
+TEST_F(DataPrepare, MixesDatasetsByWeight) {
+  write_qa(dir / "a.jsonl", "alpha", 30);
+  write_qa(dir / "b.jsonl", "beta", 50);
+  Recipe r = recipe_for(dir / "a.jsonl");
+  r.data.train.push_back((dir / "b.jsonl").string());
+  r.data.train_weights = {3, 1};
+  PreparedData p = prepare_data(r, dir / "run", tok, tmpl);
+  // sum(n) = 80 examples: alpha gives 3/4 of them (60: two whole passes), beta 1/4 (20 of its 50).
+  const std::vector<SourceStats>& src = p.train.stats.sources;
+  ASSERT_EQ(src.size(), 2u);
+  EXPECT_EQ(src[0].name, (dir / "a.jsonl").string());
+  EXPECT_EQ(src[0].examples, 30);
+  EXPECT_EQ(src[0].drawn, 60);
+  EXPECT_EQ(src[1].examples, 50);
+  EXPECT_EQ(src[1].drawn, 20);
+  EXPECT_DOUBLE_EQ(src[1].weight, 1);
+  EXPECT_EQ(p.train.stats.records, 80);
+  EXPECT_EQ(p.train.stats.pack.examples, 80);
+  const std::map<std::string, int> first = answers_in(p.train.shards.at(0), tok);
+  std::map<std::string, TagCount> tags = by_tag(first);
+  EXPECT_EQ(tags["alpha"].total, 60);
+  EXPECT_EQ(tags["alpha"].distinct, 30);
+  EXPECT_EQ(tags["alpha"].max_repeat, 2);
+  EXPECT_EQ(tags["beta"].total, 20);
+  EXPECT_EQ(tags["beta"].distinct, 20);  // without replacement
+  const std::string report = format_prepare_report(p);
+  EXPECT_NE(report.find("b.jsonl: 50 records (0 skipped) -> 50 examples, weight 1 -> 20 drawn (0.40 passes)"),
+            std::string::npos) << report;
+
+  // Deterministic: the same recipe elsewhere gives the same documents; the key holds the mixing.
+  Recipe again = r;
+  again.data.cache_dir = (dir / "cache2").string();
+  PreparedData q = prepare_data(again, dir / "run", tok, tmpl);
+  EXPECT_FALSE(q.reused);
+  EXPECT_EQ(q.key, p.key);
+  EXPECT_EQ(answers_in(q.train.shards.at(0), tok), first);
+  EXPECT_TRUE(prepare_data(r, dir / "run", tok, tmpl).reused);
+  // Another seed draws another sample of beta, of the same size.
+  again.train.seed = 7;
+  PreparedData other = prepare_data(again, dir / "run", tok, tmpl);
+  EXPECT_NE(other.key, p.key);
+  const std::map<std::string, int> third = answers_in(other.train.shards.at(0), tok);
+  EXPECT_NE(third, first);
+  EXPECT_EQ(by_tag(third)["beta"].total, 20);
+  // Other weights: another key; beta now outweighs alpha.
+  again.data.train_weights = {1, 3};
+  PreparedData flipped = prepare_data(again, dir / "run", tok, tmpl);
+  EXPECT_NE(flipped.key, other.key);
+  EXPECT_EQ(flipped.train.stats.sources[0].drawn, 20);
+  EXPECT_EQ(flipped.train.stats.sources[1].drawn, 60);
+}
+
+TEST_F(DataPrepare, HoldsOutEvalBeforeMixingAndDoesNotReweightIt) {
+  write_qa(dir / "a.jsonl", "alpha", 100);
+  write_qa(dir / "b.jsonl", "beta", 100);
+  Recipe r = recipe_for(dir / "a.jsonl");
+  r.data.train.push_back((dir / "b.jsonl").string());
+  r.data.train_weights = {1, 4};
+  r.data.eval_fraction = 0.2;
+  PreparedData p = prepare_data(r, dir / "run", tok, tmpl);
+  ASSERT_TRUE(p.eval.has_value());
+  const auto& tr = p.train.stats.sources;
+  const auto& ev = p.eval->stats.sources;
+  ASSERT_EQ(tr.size(), 2u);
+  ASSERT_EQ(ev.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(tr[i].records + ev[i].records, 100);
+    EXPECT_GT(ev[i].records, 5);
+    EXPECT_EQ(ev[i].drawn, ev[i].examples);  // eval: every held-out example once
+  }
+  const std::int64_t n = tr[0].examples + tr[1].examples;
+  EXPECT_EQ(tr[0].drawn, std::llround(n / 5.0));
+  EXPECT_EQ(tr[1].drawn, std::llround(n * 4 / 5.0));
+  std::map<std::string, TagCount> eval_tags = by_tag(answers_in(p.eval->shards.at(0), tok));
+  EXPECT_EQ(eval_tags["alpha"].total, ev[0].records);
+  EXPECT_EQ(eval_tags["beta"].total, ev[1].records);
+  EXPECT_EQ(eval_tags["beta"].max_repeat, 1);
+  // No train document is an eval document.
+  std::map<std::string, int> train_docs = answers_in(p.train.shards.at(0), tok);
+  for (const auto& [answer, count] : answers_in(p.eval->shards.at(0), tok)) EXPECT_EQ(train_docs.count(answer), 0u) << answer;
+}
+
+TEST_F(DataPrepare, WithoutWeightsDatasetsAreConcatenated) {
+  write_qa(dir / "a.jsonl", "alpha", 30);
+  write_qa(dir / "b.jsonl", "beta", 50);
+  {
+    std::ofstream both(dir / "ab.jsonl");
+    both << read_file(dir / "a.jsonl", "a") << read_file(dir / "b.jsonl", "b");
+  }
+  Recipe r = recipe_for(dir / "a.jsonl");
+  r.data.train.push_back((dir / "b.jsonl").string());
+  PreparedData p = prepare_data(r, dir / "run", tok, tmpl);
+  ASSERT_EQ(p.train.stats.sources.size(), 2u);
+  EXPECT_EQ(p.train.stats.sources[0].drawn, 30);
+  EXPECT_EQ(p.train.stats.sources[1].drawn, 50);
+  EXPECT_EQ(p.train.stats.pack.examples, 80);
+  // The same shard as one file holding both, row for row.
+  PreparedData one = prepare_data(recipe_for(dir / "ab.jsonl"), dir / "run", tok, tmpl);
+  ShardReader x(p.train.shards.at(0)), y(one.train.shards.at(0));
+  ASSERT_EQ(x.num_rows(), y.num_rows());
+  std::vector<std::int32_t> tx(x.seq_len()), ty(y.seq_len()), sx, sy;
+  std::vector<std::uint8_t> mx(x.seq_len()), my(y.seq_len());
+  for (std::int64_t i = 0; i < x.num_rows(); ++i) {
+    x.read_row(i, tx.data(), mx.data(), sx);
+    y.read_row(i, ty.data(), my.data(), sy);
+    ASSERT_EQ(tx, ty) << "row " << i;
+    ASSERT_EQ(mx, my) << "row " << i;
+    ASSERT_EQ(sx, sy) << "row " << i;
+  }
+  // A one-dataset recipe keeps the key it had before mixing existed (no mixing text in it).
+  Recipe single = recipe_for(dir / "ab.jsonl");
+  Recipe weighted = single;
+  weighted.data.train_weights = {1};
+  EXPECT_NE(data_cache_key(single, "t", "c"), data_cache_key(weighted, "t", "c"));
+  single.train.seed = 9;  // the seed only matters with weights
+  EXPECT_EQ(data_cache_key(single, "t", "c"), data_cache_key(recipe_for(dir / "ab.jsonl"), "t", "c"));
 }
 
 TEST_F(DataPrepare, FailsWhenTheEndOfTurnIsNeverTrained) {

@@ -169,12 +169,59 @@ TEST(Recipe, ValidationChecksRequiredKeysAndConsistency) {
   EXPECT_EQ(error_of(k_minimal), "");
 }
 
+TEST(Recipe, TrainDataIsOneDatasetOrAWeightedList) {
+  EXPECT_EQ(parse_recipe(k_minimal, "r.yaml").recipe.data.train, std::vector<std::string>{"d.jsonl"});
+  LoadedRecipe mixed = parse_recipe("model:\n  path: m.gguf\n"
+                                    "data:\n  train: [third_party/data/foldoc-qa.jsonl, 'x/*.jsonl']\n"
+                                    "  train_weights: [3, 1]\n",
+                                    "r.yaml");
+  EXPECT_EQ(mixed.recipe.data.train, (std::vector<std::string>{"third_party/data/foldoc-qa.jsonl", "x/*.jsonl"}));
+  EXPECT_EQ(mixed.recipe.data.train_weights, (std::vector<double>{3, 1}));
+  EXPECT_NO_THROW(validate_recipe(mixed));
+  EXPECT_EQ(mixed.origins.where("data.train_weights"), "r.yaml:5:18");
+  EXPECT_TRUE(Recipe{}.data.train_weights.empty());  // default: concatenation
+
+  // Overrides: a plain value is one verbatim path; a YAML list is several.
+  LoadedRecipe loaded = parse_recipe(k_minimal, "r.yaml");
+  apply_overrides(loaded, std::vector<std::string>{"data.train=dir/a: b #c.jsonl"});
+  EXPECT_EQ(loaded.recipe.data.train, std::vector<std::string>{"dir/a: b #c.jsonl"});
+  apply_overrides(loaded, std::vector<std::string>{"data.train=[a.jsonl, b.jsonl]", "data.train_weights=[0.5,2]"});
+  EXPECT_EQ(loaded.recipe.data.train, (std::vector<std::string>{"a.jsonl", "b.jsonl"}));
+  EXPECT_EQ(loaded.recipe.data.train_weights, (std::vector<double>{0.5, 2}));
+  EXPECT_NO_THROW(validate_recipe(loaded));
+}
+
+TEST(Recipe, TrainWeightsAreCheckedWithTheirPlace) {
+  const std::string two = "model:\n  path: m.gguf\ndata:\n  train: [a.jsonl, b.jsonl]\n";
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [3]\n"),
+                  "r.yaml:5:18: data.train_weights has 1 weight(s) but data.train names 2 dataset(s); give one "
+                  "weight per dataset");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [1, 2, 3]\n"), "has 3 weight(s) but data.train names 2");
+  EXPECT_CONTAINS(error_of(k_minimal, {"data.train_weights=[1,1]"}),
+                  "command-line override 'data.train_weights=[1,1]': data.train_weights has 2 weight(s)");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [3, 0]\n"),
+                  "r.yaml:5:22: data.train_weights: element 2 (0) is out of range: must be > 0");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [-1, 1]\n"), "element 1 (-1) is out of range");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [1, .inf]\n"), "out of range");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: [1, heavy]\n"),
+                  "r.yaml:5:22: data.train_weights: expected a number, got 'heavy'");
+  EXPECT_CONTAINS(error_of(two + "  train_weights: {a: 1}\n"), "expected a list, got a mapping");
+  EXPECT_EQ(error_of(two + "  train_weights: []\n"), "");
+  EXPECT_EQ(error_of(k_minimal, {"data.train_weights=2"}), "");  // a scalar is a list of one
+  EXPECT_CONTAINS(error_of("model:\n  path: m.gguf\ndata:\n  train: []\n"), "data.train is required");
+  EXPECT_CONTAINS(error_of("model:\n  path: m.gguf\ndata:\n  train: [a.jsonl, '']\n"),
+                  "r.yaml:4:10: data.train: entry 2 is empty");
+}
+
 TEST(Recipe, PrintConfigRoundTrips) {
   LoadedRecipe loaded = parse_recipe(k_minimal, "r.yaml");
   apply_overrides(loaded, std::vector<std::string>{
                               "lora.alpha=0.1", "lora.target_modules=all-linear", "train.adam_epsilon=1e-12",
                               "eval.prompts=[\"quote \\\" and\\nnewline\", plain]", "output.export=[]",
-                              "model.chat_template=tab\there", "train.seed=4294967295"});
+                              "model.chat_template=tab\there", "train.seed=4294967295",
+                              "data.train=[a.jsonl, \"b, c.jsonl\", 'd/*.jsonl']",
+                              "data.train_weights=[3, 0.1, 3.3333333333333335e-07]"});
+  EXPECT_EQ(loaded.recipe.data.train_weights.size(), 3u);
   std::string printed = render_recipe(loaded.recipe, false);
   LoadedRecipe again = parse_recipe(printed, "printed");
   EXPECT_EQ(again.recipe, loaded.recipe) << printed;

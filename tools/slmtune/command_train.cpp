@@ -35,7 +35,8 @@ int run_train(const ParsedArgs& args) {
   options.shuffle = r.data.shuffle;
   DataLoader loader(data.train.shards, options);
   const std::int64_t steps_per_epoch = loader.steps_per_epoch() / r.train.gradient_accumulation_steps;
-  SLM_CHECK(steps_per_epoch > 0, r.data.train, ": ", loader.num_rows(), " rows make no optimizer step of ",
+  SLM_CHECK(steps_per_epoch > 0, loaded.origins.where("data.train"), ": data.train gives ", loader.num_rows(),
+            " rows, which make no optimizer step of ",
             r.train.micro_batch_size * r.train.gradient_accumulation_steps,
             " rows; lower train.micro_batch_size or train.gradient_accumulation_steps, or add data");
   TrainerData td;

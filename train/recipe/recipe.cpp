@@ -185,9 +185,12 @@ void apply_overrides(LoadedRecipe& loaded, std::span<const std::string> override
                    suggest_key(section, key));
       continue;
     }
-    // Strings are taken verbatim (paths may hold ':' or '#'); everything else is YAML.
+    // Strings are taken verbatim (paths may hold ':' or '#'), and so is a list of strings given
+    // as one plain value (data.train=a/b.jsonl); a YAML list or a quoted value is read as YAML,
+    // like everything else.
     YAML::Node node;
-    if (field->kind == schema::FieldKind::String) {
+    const bool plain = value.empty() || (value.front() != '[' && value.front() != '"' && value.front() != '\'');
+    if (field->kind == schema::FieldKind::String || (field->kind == schema::FieldKind::StringList && plain)) {
       node = YAML::Node(value);
     } else {
       try {
@@ -207,9 +210,19 @@ void validate_recipe(const LoadedRecipe& loaded) {
   const RecipeOrigins& o = loaded.origins;
   Problems problems;
   for (const auto& f : schema::fields())
-    if (f.required && f.render(r) == "\"\"")
+    if (f.required && (f.render(r) == "\"\"" || f.render(r) == "[]"))
       problems.add(o.file + ": " + f.path() + " is required: " + f.doc.substr(0, f.doc.find('\n')) +
                    " For example:\n    " + f.section + ":\n      " + f.key + ": " + f.example);
+  for (std::size_t i = 0; i < r.data.train.size(); ++i)
+    if (r.data.train[i].empty())
+      problems.add(o.where("data.train") + ": data.train: entry " + std::to_string(i + 1) +
+                   " is empty; name a JSONL or JSON file, a glob or a directory");
+  if (!r.data.train_weights.empty() && r.data.train_weights.size() != r.data.train.size())
+    problems.add(o.where("data.train_weights") + ": data.train_weights has " +
+                 std::to_string(r.data.train_weights.size()) + " weight(s) but data.train names " +
+                 std::to_string(r.data.train.size()) +
+                 " dataset(s); give one weight per dataset, in the order of data.train, or [] to "
+                 "concatenate them");
   if (r.train.max_steps > 0 && r.train.warmup_steps > r.train.max_steps)
     problems.add(o.where("train.warmup_steps") + ": train.warmup_steps (" +
                  std::to_string(r.train.warmup_steps) + ") exceeds train.max_steps (" +

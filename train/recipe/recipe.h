@@ -92,7 +92,8 @@ struct LoraSection {
 };
 
 struct DataSection {
-  std::string train;  // required
+  std::vector<std::string> train;   // required: one dataset per entry (a file, glob or directory)
+  std::vector<double> train_weights;  // empty, or one positive weight per train entry (mixing)
   DataFormat format = DataFormat::Auto;
   std::string eval;
   double eval_fraction = 0.0;

@@ -184,9 +184,9 @@ RecipeField choice_list(const char* sec, SectionPtr<S> sp, const char* key, std:
 
 template <class S>
 RecipeField text_list(const char* sec, SectionPtr<S> sp, const char* key,
-                      std::vector<std::string> S::* mp, const char* doc) {
+                      std::vector<std::string> S::* mp, const char* doc, const char* example = nullptr) {
   return RecipeField{
-      sec, key, FieldKind::StringList, "a list of strings", doc, "", false,
+      sec, key, FieldKind::StringList, "a list of strings", doc, example ? example : "", example != nullptr,
       [=](Recipe& r, const YAML::Node& n) {
         member(r, sp, mp) = convert_list<std::string>(
             n, [](const YAML::Node& item) { return scalar_of(item, "a string"); });
@@ -194,6 +194,30 @@ RecipeField text_list(const char* sec, SectionPtr<S> sp, const char* key,
       [=](const Recipe& r) {
         std::string out;
         for (const std::string& v : member(r, sp, mp)) out += (out.empty() ? "" : ", ") + quote(v);
+        return "[" + out + "]";
+      }};
+}
+
+// Each element is range-checked; an error points at the element and says which one it is.
+template <class S>
+RecipeField number_list(const char* sec, SectionPtr<S> sp, const char* key, std::vector<double> S::* mp,
+                        Range range, const char* doc) {
+  return RecipeField{
+      sec, key, FieldKind::NumberList, "a list of numbers " + range.text(), doc, "", false,
+      [=](Recipe& r, const YAML::Node& n) {
+        std::size_t index = 0;
+        member(r, sp, mp) = convert_list<double>(n, [&](const YAML::Node& item) {
+          ++index;
+          auto v = convert<double>(item, "a number");
+          if (!std::isfinite(v) || !range.contains(v))
+            throw ValueError{item.Mark(), error_message("element ", index, " (", item.Scalar(),
+                                                        ") is out of range: must be ", range.text())};
+          return v;
+        });
+      },
+      [=](const Recipe& r) {
+        std::string out;
+        for (double v : member(r, sp, mp)) out += (out.empty() ? "" : ", ") + format_number(v);
         return "[" + out + "]";
       }};
 }
@@ -238,11 +262,19 @@ std::vector<RecipeField> make_fields() {
              "Initialization of A (B starts at zero): kaiming = PEFT's default Kaiming-uniform,\n"
              "gaussian = normal with std 1/r; both seeded by train.seed."),
 
-      text(d, &R::data, "train", &DataSection::train,
-           "Training data: JSONL or JSON (array) files, a glob (data/*.jsonl) or a directory of\n"
-           "them; several inputs separated by commas. Records: chat messages (or ShareGPT\n"
-           "conversations), alpaca instruction/input/output, prompt/completion, or text. Required.",
-           "third_party/data/foldoc-qa.jsonl"),
+      text_list(d, &R::data, "train", &DataSection::train,
+                "Training datasets, one per entry: a JSONL or JSON (array) file, a glob (data/*.jsonl)\n"
+                "or a directory of them; a single string is a list of one. Records: chat messages (or\n"
+                "ShareGPT conversations), alpaca instruction/input/output, prompt/completion, or text.\n"
+                "Required.",
+                "third_party/data/foldoc-qa.jsonl"),
+      number_list(d, &R::data, "train_weights", &DataSection::train_weights, above(0),
+                  "How the datasets of data.train are mixed: empty = concatenated (each weighs its own\n"
+                  "size); otherwise one weight per dataset, in order, as relative proportions of the\n"
+                  "examples of an epoch. With weights w_i and sizes n_i (examples after the eval\n"
+                  "hold-out), dataset i gives round(w_i / sum(w) * sum(n)) examples: a smaller one is\n"
+                  "repeated (whole passes plus a sample for the rest), a larger one is subsampled;\n"
+                  "samples are without replacement and seeded by train.seed. Eval data is not reweighted."),
       choice(d, &R::data, "format", &DataSection::format,
              "Record format; auto detects it per file from the first record's keys (messages or\n"
              "conversations = chat, instruction = alpaca, prompt = completion, text = text)."),

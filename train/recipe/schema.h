@@ -20,7 +20,7 @@ struct ValueError {
   std::string message;
 };
 
-enum class FieldKind { Integer, Number, Boolean, String, Choice, ChoiceList, StringList };
+enum class FieldKind { Integer, Number, Boolean, String, Choice, ChoiceList, StringList, NumberList };
 
 struct RecipeField {
   std::string section;
