@@ -51,7 +51,9 @@ TEST(DataExamples, MasksEqualTransformersReference) {
     for (std::size_t t = 0; t < ex.tokens.size(); ++t) {
       if (ex.tokens[t] == im_end && ex.mask[t]) {
         ++trained_ends;
-        if (t + 1 < ex.tokens.size()) EXPECT_EQ(ex.mask[t + 1], 0);
+        if (t + 1 < ex.tokens.size()) {
+          EXPECT_EQ(ex.mask[t + 1], 0);
+        }
       }
     }
     EXPECT_EQ(trained_ends, assistants);
