@@ -49,7 +49,9 @@ TEST(DType, BFloat16) {
   for (std::uint32_t b = 0; b < 65536; ++b) {
     float f = bf16_to_fp32(static_cast<std::uint16_t>(b));
     ASSERT_EQ(std::bit_cast<std::uint32_t>(f), b << 16);
-    if (!std::isnan(f)) ASSERT_EQ(fp32_to_bf16(f), b);
+    if (!std::isnan(f)) {
+      ASSERT_EQ(fp32_to_bf16(f), b);
+    }
   }
   EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // tie: to even
   EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);
