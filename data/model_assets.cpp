@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoints/gguf.h"
+#include "data/chat_template/builtin.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
 
@@ -51,7 +52,11 @@ Tokenizer load_model_tokenizer(const std::filesystem::path& model_path, const st
 
 std::optional<ChatTemplateText> load_model_chat_template(const std::filesystem::path& model_path,
                                                         const std::filesystem::path& override_file) {
-  if (!override_file.empty()) return ChatTemplateText{read_file(override_file, "chat template"), override_file.string()};
+  if (!override_file.empty()) {
+    if (auto builtin = builtin_chat_template(override_file.string()); builtin && !std::filesystem::exists(override_file))
+      return ChatTemplateText{*builtin, "built-in chat template '" + override_file.string() + "'"};
+    return ChatTemplateText{read_file(override_file, "chat template"), override_file.string()};
+  }
   if (is_gguf(model_path)) {
     GgufFile file = GgufFile::open(model_path);
     if (!file.has("tokenizer.chat_template")) return std::nullopt;

@@ -21,8 +21,8 @@ struct ChatTemplateText {
   std::string source;  // for messages: "<file> (tokenizer.chat_template)", a template file, ...
 };
 
-// The model's chat template, or the Jinja file at `override_file` when it is non-empty; nullopt
-// when the model has none.
+// The model's chat template, or the Jinja file at `override_file` when it is non-empty (a
+// built-in name such as "chatml" when no such file exists); nullopt when the model has none.
 std::optional<ChatTemplateText> load_model_chat_template(const std::filesystem::path& model_path,
                                                         const std::filesystem::path& override_file = {});
 

@@ -66,7 +66,7 @@ std::string ExampleBuilder::render(const std::vector<ChatMessage>& messages, std
 Example ExampleBuilder::build_chat(const std::vector<ChatMessage>& messages, const std::string& where) const {
   if (!template_)
     SLM_FAIL(where, ": a chat record, but the model has no chat template; set model.chat_template to the "
-             "model's Jinja template file");
+             "model's Jinja template file, or to a built-in one (chatml)");
   const std::string full = render(messages, messages.size(), false);
   Example ex;
   ex.tokens = tokenizer_.encode(full, false);

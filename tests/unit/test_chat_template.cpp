@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "data/chat_template/builtin.h"
 #include "data/chat_template/chat_template.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
@@ -92,6 +93,21 @@ TEST(ChatTemplate, EveryRealTemplateRendersLikeTransformers) {
   EXPECT_GE(errors, 20);
   std::printf("chat templates: %zu templates, %d cases (%d raise), %d differ\n", templates.size(), checked, errors,
               failed);
+}
+
+// The built-in ChatML fallback renders like transformers renders axolotl's chatml template.
+TEST(ChatTemplate, BuiltinChatmlRendersLikeTheRealChatmlTemplate) {
+  const auto text = builtin_chat_template("chatml");
+  ASSERT_TRUE(text.has_value());
+  EXPECT_FALSE(builtin_chat_template("nonesuch").has_value());
+  ChatTemplate builtin(*text, "built-in chatml");
+  int checked = 0;
+  for (const ojson& c : fixtures()["cases"]) {
+    if (c["template"] != "chatml" || c.contains("error") || !c.value("plain", false)) continue;
+    EXPECT_EQ(builtin.render_json(c["context"]), c["expected"].get<std::string>()) << c["conversation"];
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
 }
 
 // The typed API gives the same text as the JSON form for plain role/content conversations.

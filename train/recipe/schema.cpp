@@ -240,7 +240,8 @@ std::vector<RecipeField> make_fields() {
       text(m, &R::model, "tokenizer", &ModelSection::tokenizer,
            "A tokenizer.json to use instead of the model's own; empty = the model's."),
       text(m, &R::model, "chat_template", &ModelSection::chat_template,
-           "A Jinja chat template file to use instead of the model's own; empty = the model's."),
+           "A Jinja chat template file to use instead of the model's own, or a built-in one by name\n"
+           "(chatml) for a model without a template; empty = the model's."),
       choice(m, &R::model, "dtype", &ModelSection::dtype,
              "Compute precision of weights and activations. Adapters, gradients and optimizer\n"
              "state are always fp32."),
