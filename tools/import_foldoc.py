@@ -26,14 +26,11 @@ Usage: tools/import_foldoc.py [--out PATH] [--data-dir DIR]
 """
 import argparse
 import gzip
-import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
-import tempfile
 import zlib
+
+from debian_data import unpack_package, write_chat_jsonl  # tools/debian_data.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -64,13 +61,7 @@ def fetch(data_dir):
     body = data_dir / "usr/share/dictd/foldoc.dict.dz"
     if index.exists() and body.exists():
         return index, body
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "dict-foldoc"], cwd=tmp, check=True)
-        debs = sorted(pathlib.Path(tmp).glob("dict-foldoc_*.deb"))
-        if not debs:
-            sys.exit("import_foldoc: apt-get download dict-foldoc produced no .deb; run apt-get update first")
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(data_dir)], check=True)
+    unpack_package("dict-foldoc", data_dir, "import_foldoc")
     return index, body
 
 
@@ -188,13 +179,7 @@ def main():
     args = parser.parse_args()
     index, body = fetch(args.data_dir)
     stats = {"entries": 0, "examples": 0, "abbreviations": 0, "skipped_references": 0, "skipped_short": 0}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for ex in examples(read_entries(index, body), stats):
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
-            stats["examples"] += 1
-    os.replace(tmp, args.out)
+    write_chat_jsonl(args.out, examples(read_entries(index, body), stats), stats)
     print(f"import_foldoc: {stats['entries']} entries -> {stats['examples']} examples "
           f"({stats['abbreviations']} abbreviations; skipped {stats['skipped_references']} cross references, "
           f"{stats['skipped_short']} short) -> {args.out}")

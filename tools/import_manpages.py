@@ -36,14 +36,12 @@ Usage: tools/import_manpages.py [--out PATH] [--data-dir DIR]
 """
 import argparse
 import gzip
-import json
-import os
 import pathlib
 import re
-import subprocess
 import sys
-import tempfile
 import zlib
+
+from debian_data import unpack_package, write_chat_jsonl  # tools/debian_data.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_ANSWER = 1500
@@ -79,13 +77,7 @@ def fetch(data_dir):
     man = data_dir / "usr/share/man"
     if (man / "man2").is_dir() and (man / "man3").is_dir():
         return man
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "manpages-dev"], cwd=tmp, check=True)
-        debs = sorted(pathlib.Path(tmp).glob("manpages-dev_*.deb"))
-        if not debs:
-            sys.exit("import_manpages: apt-get download manpages-dev produced no .deb; run apt-get update first")
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(data_dir)], check=True)
+    unpack_package("manpages-dev", data_dir, "import_manpages")
     if not (man / "man3").is_dir():
         sys.exit(f"import_manpages: no usr/share/man/man3 under {data_dir}")
     return man
@@ -488,14 +480,7 @@ def main():
     man = fetch(args.data_dir)
     stats = {"files": 0, "examples": 0, "chars": 0, "skipped_aliases": 0, "skipped_redirects": 0,
              "skipped_no_name": 0}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for ex in examples(man, stats):
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
-            stats["examples"] += 1
-            stats["chars"] += sum(len(m["content"]) for m in ex["messages"])
-    os.replace(tmp, args.out)
+    write_chat_jsonl(args.out, examples(man, stats), stats)
     print(f"import_manpages: {stats['files']} files -> {stats['examples']} examples, {stats['chars']} characters "
           f"(skipped {stats['skipped_aliases']} alias links, {stats['skipped_redirects']} .so redirects, "
           f"{stats['skipped_no_name']} without NAME) -> {args.out}")

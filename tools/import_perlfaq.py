@@ -29,13 +29,11 @@ Usage: tools/import_perlfaq.py [--out PATH] [--data-dir DIR]
 """
 import argparse
 import html.entities
-import json
-import os
 import pathlib
 import re
-import subprocess
 import sys
-import tempfile
+
+from debian_data import unpack_package, write_chat_jsonl  # tools/debian_data.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_ANSWER = 2000
@@ -51,13 +49,7 @@ def fetch(data_dir):
     files = faq_files(data_dir)
     if len(files) == 9:
         return files
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "perl-doc"], cwd=tmp, check=True)
-        debs = sorted(pathlib.Path(tmp).glob("perl-doc_*.deb"))
-        if not debs:
-            sys.exit("import_perlfaq: apt-get download perl-doc produced no .deb; run apt-get update first")
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(data_dir)], check=True)
+    unpack_package("perl-doc", data_dir, "import_perlfaq")
     files = faq_files(data_dir)
     if not files:
         sys.exit(f"import_perlfaq: no usr/share/perl/*/pod/perlfaq[1-9].pod under {data_dir}")
@@ -332,14 +324,7 @@ def main():
     args = parser.parse_args()
     files = fetch(args.data_dir)
     stats = {"questions": 0, "examples": 0, "chars": 0, "capped": 0, "skipped_empty": 0}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for ex in examples(files, stats):
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
-            stats["examples"] += 1
-            stats["chars"] += sum(len(m["content"]) for m in ex["messages"])
-    os.replace(tmp, args.out)
+    write_chat_jsonl(args.out, examples(files, stats), stats)
     print(f"import_perlfaq: {len(files)} files, {stats['questions']} questions -> {stats['examples']} examples, "
           f"{stats['chars']} characters ({stats['capped']} answers capped; skipped {stats['skipped_empty']} empty) "
           f"-> {args.out}")
