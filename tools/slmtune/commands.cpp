@@ -42,6 +42,17 @@ const std::vector<CommandSpec> k_commands = {
       {"--top-p", "P", "Nucleus sampling threshold (default 1)."},
       {"--seed", "S", "Sampling seed (default 0)."}},
      0, 0, run_generate, ""},
+    {"logits", "write a model's logits for a token sequence (export checks)", "",
+     "Runs the model (with an adapter, merged or not) over a token sequence and writes the logits\n"
+     "at every position to a safetensors file (tensor \"logits\" [T, V] F32, \"tokens\" [T] I32).\n"
+     "The export checks compare these with transformers, PEFT and llama.cpp.",
+     {{"--model", "PATH", "GGUF file, .safetensors file or HF model directory."},
+      {"--adapter", "DIR", "PEFT adapter directory to apply (unmerged: the training forward)."},
+      {"--merge", "", "Fold the adapter into the weights first (the merged-model path)."},
+      {"--tokens", "IDS", "Comma-separated token ids."},
+      {"--text", "TEXT", "Text to tokenize (with the tokenizer's special tokens) instead of --tokens."},
+      {"--out", "FILE", "The safetensors file to write."}},
+     0, 0, run_logits, ""},
     {"inspect", "summarize a safetensors, GGUF or HDF5 file", "FILE",
      "Prints a file's architecture, tensors with dtypes and quantization types, tokenizer and\n"
      "chat template.",

@@ -25,5 +25,6 @@ int run_prepare(const ParsedArgs& args);
 int run_version(const ParsedArgs& args);
 int run_inspect(const ParsedArgs& args);
 int run_generate(const ParsedArgs& args);
+int run_logits(const ParsedArgs& args);
 
 }  // namespace slm::cli
