@@ -60,6 +60,33 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     ::unlink(temporary.c_str());
     SLM_FAIL(path.string(), ": cannot replace: ", std::strerror(saved));
   }
+  sync_directory(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+}
+
+void commit_file(const std::filesystem::path& temporary, const std::filesystem::path& path) {
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int saved = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(temporary.c_str());
+    SLM_FAIL(path.string(), ": cannot flush to disk: ", std::strerror(saved));
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temporary.c_str());
+    SLM_FAIL(path.string(), ": cannot move the finished file into place: ", std::strerror(saved));
+  }
+  sync_directory(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+}
+
+void sync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) SLM_FAIL(dir.string(), ": cannot open the directory to sync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) SLM_FAIL(dir.string(), ": cannot sync the directory: ", std::strerror(saved));
 }
 
 }  // namespace slm
