@@ -104,11 +104,16 @@ std::string gguf_tensor_name(std::string_view hf_name) {
   return out;
 }
 
-void unpermute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols,
-                        std::int64_t n_heads) {
+namespace {
+
+void check_qk_shape(const char* what, std::int64_t n_rows, std::int64_t n_cols, std::int64_t n_heads) {
   if (n_heads <= 0 || n_rows <= 0 || n_cols <= 0 || n_rows % (2 * n_heads) != 0)
-    SLM_FAIL("unpermute_llama_qk: ", n_rows, " rows cannot be split into ", n_heads,
+    SLM_FAIL(what, ": ", n_rows, " rows cannot be split into ", n_heads,
              " heads of an even head_dim; check attention.head_count(_kv) in the GGUF metadata");
+}
+
+// Moves rows head by head: GGUF row 2i+t <-> HF row t*half+i (to_hf picks the direction).
+void move_qk_rows(float* weight, std::int64_t n_rows, std::int64_t n_cols, std::int64_t n_heads, bool to_hf) {
   const std::int64_t head_dim = n_rows / n_heads, half = head_dim / 2;
   const auto row_bytes = static_cast<std::size_t>(n_cols) * sizeof(float);
   std::vector<float> head(static_cast<std::size_t>(head_dim * n_cols));  // [head_dim, n_cols]
@@ -116,9 +121,34 @@ void unpermute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols,
     float* base = weight + h * head_dim * n_cols;
     std::memcpy(head.data(), base, static_cast<std::size_t>(head_dim) * row_bytes);
     for (std::int64_t i = 0; i < half; ++i)
-      for (std::int64_t t = 0; t < 2; ++t)  // GGUF row 2i+t -> HF row t*half+i
-        std::memcpy(base + (t * half + i) * n_cols, head.data() + (2 * i + t) * n_cols, row_bytes);
+      for (std::int64_t t = 0; t < 2; ++t) {
+        const std::int64_t gguf_row = 2 * i + t, hf_row = t * half + i;
+        const std::int64_t to = to_hf ? hf_row : gguf_row, from = to_hf ? gguf_row : hf_row;
+        std::memcpy(base + to * n_cols, head.data() + from * n_cols, row_bytes);
+      }
   }
+}
+
+}  // namespace
+
+void unpermute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols,
+                        std::int64_t n_heads) {
+  check_qk_shape("unpermute_llama_qk", n_rows, n_cols, n_heads);
+  move_qk_rows(weight, n_rows, n_cols, n_heads, true);
+}
+
+void permute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols, std::int64_t n_heads) {
+  check_qk_shape("permute_llama_qk", n_rows, n_cols, n_heads);
+  move_qk_rows(weight, n_rows, n_cols, n_heads, false);
+}
+
+std::int64_t llama_qk_source_row(std::int64_t gguf_row, std::int64_t n_rows, std::int64_t n_heads) {
+  check_qk_shape("llama_qk_source_row", n_rows, 1, n_heads);
+  SLM_CHECK(gguf_row >= 0 && gguf_row < n_rows, "llama_qk_source_row: row ", gguf_row, " outside [0, ", n_rows,
+            "); this is a bug in the caller");
+  const std::int64_t head_dim = n_rows / n_heads, half = head_dim / 2;
+  const std::int64_t h = gguf_row / head_dim, r = gguf_row % head_dim;
+  return h * head_dim + (r % 2) * half + r / 2;
 }
 
 // --- describe_gguf ----------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 // and the human-readable description of a GGUF file that `slmtune inspect` prints.
 //
 // Holds: the name mapping for llama-style decoder blocks (Llama, SmolLM2, Qwen 2/3, Mistral,
-// Granite: attention, SwiGLU MLP, RMSNorms, Qwen3's q/k norms), the inverse of
-// convert_hf_to_gguf's q/k permutation, describe_gguf.
+// Granite: attention, SwiGLU MLP, RMSNorms, Qwen3's q/k norms), convert_hf_to_gguf's q/k
+// permutation and its inverse, describe_gguf.
 // Does not hold: Gemma's extra norms (their llama.cpp names collide with the llama meaning of
 // ffn_norm, so they need the architecture), MoE or vision tensors, file parsing.
 #pragma once
@@ -30,6 +30,13 @@ std::string gguf_tensor_name(std::string_view hf_name);
 // Throws slm::Error unless n_rows is a multiple of 2 * n_heads.
 void unpermute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols,
                         std::int64_t n_heads);
+// The permutation itself (convert_hf_to_gguf's LlamaModel.permute), in place: HF row
+// t * head_dim/2 + i of each head moves to GGUF row 2*i + t. unpermute_llama_qk undoes it.
+// Throws slm::Error unless n_rows is a multiple of 2 * n_heads.
+void permute_llama_qk(float* weight, std::int64_t n_rows, std::int64_t n_cols, std::int64_t n_heads);
+// The HF row that GGUF row `gguf_row` holds after permute_llama_qk (rows = n_heads * head_dim),
+// for writers that stream rows instead of permuting a copy.
+std::int64_t llama_qk_source_row(std::int64_t gguf_row, std::int64_t n_rows, std::int64_t n_heads);
 
 // Multi-line text for `slmtune inspect`: version, architecture, key metadata (long arrays
 // abbreviated), tokenizer model/pre/vocab size, chat template (abbreviated), a table of tensors

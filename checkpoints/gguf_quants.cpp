@@ -5,7 +5,8 @@
 // d_sub = d * float(scale) rounded on their own, then `d_sub * q - m_sub` (two roundings; this
 // file is built with -ffp-contract=off so no FMA merges them). Loops over the 32 elements of a
 // sub-block are plain so the compiler can vectorize them.
-// Does not hold: quantization, IQ* types, file parsing.
+// Also holds the quantizers to F16, BF16 and Q8_0 (gguf-py's quantize, same float32 operations).
+// Does not hold: quantization to other types, IQ* types, file parsing.
 //
 // Block layouts (bytes; "h" = fp16, elements in output order):
 //   Q4_0  [h d][16 qs]                  q = nibble - 8; element j<16 low nibble of qs[j], j>=16
@@ -18,6 +19,9 @@
 //   sub-blocks of 16
 #include "checkpoints/gguf_quants.h"
 
+#include <algorithm>  // std::max
+#include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "checkpoints/dtype.h"
@@ -300,6 +304,72 @@ void dequantize_tensor(const GgufTensor& t, float* dst) {
   } catch (const Error& e) {
     SLM_FAIL("tensor '", t.name, "': ", e.what());
   }
+}
+
+// --- quantization -----------------------------------------------------------------------------
+
+namespace {
+
+// gguf-py's BF16.quantize_blocks (ggml_compute_fp32_to_bf16): NaN made quiet keeping the top
+// bits, then round to nearest even in 64-bit integers (no overflow for the largest finite values).
+std::uint16_t bf16_like_gguf(float f) {
+  std::uint32_t n = std::bit_cast<std::uint32_t>(f);
+  if ((n & 0x7fffffffu) > 0x7f800000u) n = (n & 0xffff0000u) | (64u << 16);
+  const std::uint64_t r = (static_cast<std::uint64_t>(n) + (0x7fffu + ((n >> 16) & 1u))) >> 16;
+  return static_cast<std::uint16_t>(r);
+}
+
+// gguf-py's Q8_0.quantize_blocks on one block of 32: all float32 operations, no FMA (the file is
+// built with -ffp-contract=off). std::round rounds halves away from zero, as np_roundf does.
+void quant_q8_0(const float* x, u8* b) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d == 0.0f ? 0.0f : 1.0f / d;
+  const std::uint16_t dh = fp32_to_fp16(d);
+  std::memcpy(b, &dh, 2);
+  for (int j = 0; j < 32; ++j) {
+    const float q = std::round(x[j] * id);
+    b[2 + j] = static_cast<u8>(static_cast<std::int8_t>(static_cast<int>(q)));
+  }
+}
+
+}  // namespace
+
+bool ggml_type_quantizable(GgmlType type) {
+  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 || type == GgmlType::Q8_0;
+}
+
+void quantize(GgmlType type, const float* src, void* dst, std::int64_t n) {
+  const TypeInfo& t = info(type);
+  if (!ggml_type_quantizable(type))
+    SLM_FAIL("quantize: slmtune writes F32, F16, BF16 and Q8_0, not ", t.name,
+             "; export as one of those (llama.cpp's llama-quantize makes the other types from an F16 GGUF)");
+  if (n < 0 || n % t.block != 0)
+    SLM_FAIL("quantize: ", n, " elements of ", t.name, " is not a whole number of blocks of ", t.block,
+             "; this is a bug in the caller");
+  auto* d = static_cast<u8*>(dst);
+  const auto count = static_cast<std::size_t>(n);
+  switch (type) {
+    case GgmlType::F32:
+      std::memcpy(d, src, count * 4);
+      return;
+    case GgmlType::F16:
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::uint16_t h = fp32_to_fp16(src[i]);
+        std::memcpy(d + 2 * i, &h, 2);
+      }
+      return;
+    case GgmlType::BF16:
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::uint16_t h = bf16_like_gguf(src[i]);
+        std::memcpy(d + 2 * i, &h, 2);
+      }
+      return;
+    default:
+      break;
+  }
+  for (std::int64_t i = 0; i < n / 32; ++i) quant_q8_0(src + i * 32, d + static_cast<std::size_t>(i) * t.bytes);
 }
 
 }  // namespace slm
