@@ -1,0 +1,443 @@
+// harness.cpp — fibers, the per-block scheduler, the OS threads that run blocks, and launching.
+//
+// Each OS thread that runs blocks owns a pool of fibers (one per CUDA thread of the largest block
+// seen, stacks of 256 KiB with a guard page below, reused across blocks and launches). A fiber
+// runs a loop: run one CUDA thread's body, jump back to the scheduler, wait for the next block.
+// The scheduler resumes runnable threads in forward or reverse order until all have returned;
+// when none can run it reports the deadlock.
+// Does not hold: the collectives (warp.cpp) or shared memory and cp.async (memory.cpp).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/context/detail/fcontext.hpp>  // make_fcontext, jump_fcontext: the raw context switch
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "kernels/emu/internal.h"
+#include "train/core/error.h"
+
+#if SLM_EMU_TSAN
+extern "C" {
+void* __tsan_get_current_fiber();
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+}
+#endif
+
+namespace slm::emu {
+namespace bctx = boost::context::detail;
+namespace {
+
+constexpr std::size_t k_stack_bytes = 256 * 1024;
+
+thread_local ThreadCtx* tl_thread = nullptr;
+
+struct Worker;
+
+// One pooled fiber: its stack, its saved context, and (sanitizer build) its TSan context.
+struct Fiber {
+  Worker* worker = nullptr;
+  int thread = 0;  // the CUDA thread (linear index) it runs in the current block
+  void* mapping = nullptr;
+  std::size_t mapping_bytes = 0;
+  bctx::fcontext_t context = nullptr;  // where to resume it
+  bctx::fcontext_t caller = nullptr;   // where it returns to (the scheduler)
+  void* tsan_fiber = nullptr;
+  Fiber() = default;
+  Fiber(const Fiber&) = delete;
+  Fiber& operator=(const Fiber&) = delete;
+  ~Fiber() {
+#if SLM_EMU_TSAN
+    if (tsan_fiber) __tsan_destroy_fiber(tsan_fiber);
+#endif
+    if (mapping) munmap(mapping, mapping_bytes);
+  }
+};
+
+// The state of one OS thread that runs blocks.
+struct Worker {
+  std::vector<std::unique_ptr<Fiber>> fibers;
+  Block block;
+  std::vector<unsigned char> shared;
+  const std::function<void()>* body = nullptr;
+  void* tsan_self = nullptr;
+  unsigned char end_token = 0;
+};
+
+void fiber_main(bctx::transfer_t transfer);
+
+void fiber_start(Fiber& fiber) {
+  auto* top = static_cast<char*>(fiber.mapping) + fiber.mapping_bytes;
+  fiber.context = bctx::make_fcontext(top, fiber.mapping_bytes - static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), fiber_main);
+#if SLM_EMU_TSAN
+  if (fiber.tsan_fiber) __tsan_destroy_fiber(fiber.tsan_fiber);
+  fiber.tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+std::unique_ptr<Fiber> fiber_create(Worker& worker) {
+  auto fiber = std::make_unique<Fiber>();
+  fiber->worker = &worker;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  fiber->mapping_bytes = k_stack_bytes + page;
+  fiber->mapping = mmap(nullptr, fiber->mapping_bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (fiber->mapping == MAP_FAILED) SLM_FAIL("emulation harness: cannot map a fiber stack (", std::strerror(errno), ")");
+  if (mprotect(fiber->mapping, page, PROT_NONE) != 0)  // guard page: an overflow faults at once
+    SLM_FAIL("emulation harness: cannot protect a fiber stack's guard page (", std::strerror(errno), ")");
+  fiber_start(*fiber);
+  return fiber;
+}
+
+// Scheduler side: run `fiber` until it yields or finishes its thread.
+void fiber_resume(Fiber& fiber) {
+#if SLM_EMU_TSAN
+  __tsan_switch_to_fiber(fiber.tsan_fiber, 1 /* no_sync: the harness says what synchronizes */);
+#endif
+  const bctx::transfer_t back = bctx::jump_fcontext(fiber.context, &fiber);
+  fiber.context = back.fctx;
+}
+
+// Fiber side: back to the scheduler; returns when resumed.
+void fiber_yield(Fiber& fiber) {
+#if SLM_EMU_TSAN
+  __tsan_switch_to_fiber(fiber.worker->tsan_self, 1);
+#endif
+  const bctx::transfer_t back = bctx::jump_fcontext(fiber.caller, nullptr);
+  fiber.caller = back.fctx;
+}
+
+thread_local Fiber* tl_fiber = nullptr;
+
+void run_thread(Fiber& fiber) {
+  Worker& worker = *fiber.worker;
+  Block& block = worker.block;
+  tsan_acquire(&block.start_token);
+  try {
+    (*worker.body)();
+    block.state[fiber.thread].wait = Wait::runnable;  // for the exit checks' messages
+    cp_async_flush(block, block.state[fiber.thread]);
+    warp_lane_exited(block, fiber.thread);
+    if (block.barrier_arrived > 0) {
+      std::vector<int> waiting;
+      Site site;
+      for (int i = 0; i < block.threads; ++i)
+        if (block.state[i].wait == Wait::barrier) waiting.push_back(i), site = block.state[i].site;
+      fault("returned while " + describe_threads(waiting) + " wait at __syncthreads (" + describe_site(site) +
+            "): a barrier in divergent code");
+    }
+  } catch (const KernelFault& error) {
+    if (!block.faulted) block.fault = error.what();
+    block.faulted = true;
+  } catch (const std::exception& error) {
+    if (!block.faulted) block.fault = describe_block(block) + ": " + error.what();
+    block.faulted = true;
+  }
+  block.state[fiber.thread].wait = Wait::done;
+  ++block.exited;
+  tsan_release(&worker.end_token);
+}
+
+void fiber_main(bctx::transfer_t transfer) {
+  auto* fiber = static_cast<Fiber*>(transfer.data);
+  fiber->caller = transfer.fctx;
+  for (;;) {
+    run_thread(*fiber);
+    fiber_yield(*fiber);
+  }
+}
+
+// --- one block ---------------------------------------------------------------------------------
+std::atomic<int> g_schedule{-1};
+std::atomic<int> g_workers{0};
+
+Schedule current_schedule() {
+  int value = g_schedule.load();
+  if (value < 0) {
+    const char* env = std::getenv("SLM_EMU_SCHEDULE");
+    value = (env && std::string(env) == "reverse") ? 1 : 0;
+    g_schedule.store(value);
+  }
+  return value == 1 ? Schedule::reverse : Schedule::forward;
+}
+
+void block_setup(Worker& worker, const LaunchConfig& config, const std::string& kernel, unsigned linear_block) {
+  Block& block = worker.block;
+  const dim3 bd = config.block;
+  const int threads = static_cast<int>(bd.x * bd.y * bd.z);
+  block.config = &config;
+  block.kernel = &kernel;
+  block.idx = {linear_block % config.grid.x, (linear_block / config.grid.x) % config.grid.y,
+               linear_block / (config.grid.x * config.grid.y)};
+  block.threads = threads;
+  block.ctx.resize(threads);
+  block.state.resize(threads);
+  for (int i = 0; i < threads; ++i) {
+    ThreadCtx& t = block.ctx[i];
+    t.thread_idx = {i % bd.x, (i / bd.x) % bd.y, i / (bd.x * bd.y)};
+    t.block_idx = block.idx;
+    t.block_dim = bd;
+    t.grid_dim = config.grid;
+    t.linear = i;
+    t.lane = i % 32;
+    t.warp = i / 32;
+    t.block = &block;
+    block.state[i] = ThreadState{};
+  }
+  const int warps = (threads + 31) / 32;
+  block.warps.assign(warps, Warp{});
+  for (int w = 0; w < warps; ++w) {
+    const int lanes = std::min(32, threads - 32 * w);
+    block.warps[w].existing = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1);
+  }
+  block.warp_tokens.assign(warps, 0);
+  block.barrier_arrived = 0;
+  block.barrier_generation = 0;
+  block.exited = 0;
+  block.faulted = false;
+  block.fault.clear();
+  if (worker.shared.empty()) worker.shared.assign(k_max_shared * 2 + 64 * k_redzone_bytes, 0);
+  block.shared = worker.shared.data();
+  block.shared_capacity = worker.shared.size();
+  shared_reset(block);
+  while (worker.fibers.size() < static_cast<std::size_t>(threads)) worker.fibers.push_back(fiber_create(worker));
+}
+
+// Runs one block to completion; returns the fault message or "".
+std::string run_block(Worker& worker, const LaunchConfig& config, const std::string& kernel, unsigned linear_block) {
+  block_setup(worker, config, kernel, linear_block);
+  Block& block = worker.block;
+  const int n = block.threads;
+  const bool reverse = current_schedule() == Schedule::reverse;
+  tsan_release(&block.start_token);
+  for (int i = 0; i < n; ++i) worker.fibers[i]->thread = i;
+  while (block.exited < n && !block.faulted) {
+    bool progressed = false;
+    for (int k = 0; k < n && !block.faulted; ++k) {
+      const int i = reverse ? n - 1 - k : k;
+      if (block.state[i].wait != Wait::runnable) continue;
+      tl_thread = &block.ctx[i];
+      tl_fiber = worker.fibers[i].get();
+      fiber_resume(*worker.fibers[i]);
+      progressed = true;
+    }
+    if (!progressed && !block.faulted) {
+      block.faulted = true;
+      block.fault = describe_block(block) + ": deadlock: " + stall_report(block);
+    }
+  }
+  tl_thread = nullptr;
+  tl_fiber = nullptr;
+  tsan_acquire(&worker.end_token);
+  if (block.faulted) {
+    // Threads still inside the kernel are abandoned: their fibers restart from the top.
+    for (int i = 0; i < n; ++i)
+      if (block.state[i].wait != Wait::done) fiber_start(*worker.fibers[i]);
+    return block.fault;
+  }
+  std::string redzone = shared_redzone_report(block);
+  if (!redzone.empty()) return describe_block(block) + ": " + redzone;
+  return {};
+}
+
+// --- the OS threads that run blocks ----------------------------------------------------------------
+struct Job {
+  const LaunchConfig* config;
+  const std::function<void()>* body;
+  std::string kernel;
+  unsigned blocks;
+  std::atomic<unsigned> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex fault_mutex;
+  std::string fault;
+};
+
+Worker& this_worker() {
+  thread_local Worker worker;
+#if SLM_EMU_TSAN
+  if (!worker.tsan_self) worker.tsan_self = __tsan_get_current_fiber();
+#endif
+  return worker;
+}
+
+void work_on(Job& job) {
+  Worker& worker = this_worker();
+  worker.body = job.body;
+  for (;;) {
+    const unsigned b = job.next.fetch_add(1);
+    if (b >= job.blocks || job.failed.load()) break;
+    std::string fault = run_block(worker, *job.config, job.kernel, b);
+    if (!fault.empty()) {
+      std::lock_guard lock(job.fault_mutex);
+      if (!job.failed.exchange(true)) job.fault = fault;
+    }
+  }
+}
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void run(Job& job, int workers) {
+    std::lock_guard launch_lock(launch_mutex_);
+    while (static_cast<int>(threads_.size()) < workers - 1) threads_.emplace_back([this] { loop(); });
+    {
+      std::lock_guard lock(mutex_);
+      job_ = &job;
+      helpers_wanted_ = workers - 1;
+      busy_ = 0;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work_on(job);
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return helpers_wanted_ == 0 && busy_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop() {
+    std::uint64_t seen = 0;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || (generation_ != seen && helpers_wanted_ > 0); });
+      if (stop_) return;
+      seen = generation_;
+      --helpers_wanted_;
+      ++busy_;
+      Job* job = job_;
+      lock.unlock();
+      work_on(*job);
+      lock.lock();
+      --busy_;
+      done_.notify_all();
+    }
+  }
+  std::mutex launch_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  Job* job_ = nullptr;
+  int helpers_wanted_ = 0;
+  int busy_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+int worker_count() {
+  int count = g_workers.load();
+  if (count <= 0) {
+    const char* env = std::getenv("SLM_EMU_THREADS");
+    count = env ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency());
+    count = std::clamp(count, 1, 64);
+  }
+  return count;
+}
+
+}  // namespace
+
+// --- the public side -------------------------------------------------------------------------------
+ThreadCtx& this_thread() {
+  if (!tl_thread) throw std::logic_error("emulation harness: a device function ran outside a kernel launch");
+  return *tl_thread;
+}
+
+void yield_to_scheduler() { fiber_yield(*tl_fiber); }
+
+void set_schedule(Schedule schedule) { g_schedule.store(schedule == Schedule::reverse ? 1 : 0); }
+Schedule schedule() { return current_schedule(); }
+void set_worker_threads(int count) { g_workers.store(count); }
+
+void launch_kernel(const LaunchConfig& config, const std::function<void()>& thread_body) {
+  const std::string name = kernel_name(config.kernel);
+  const unsigned long long threads = 1ull * config.block.x * config.block.y * config.block.z;
+  const unsigned long long blocks = 1ull * config.grid.x * config.grid.y * config.grid.z;
+  if (threads == 0 || threads > 1024 || config.block.z > 64)
+    SLM_FAIL("launch of ", name, ": block (", config.block.x, ",", config.block.y, ",", config.block.z,
+             ") has ", threads, " threads; CUDA allows 1 to 1024 (z at most 64)");
+  if (blocks == 0 || config.grid.y > 65535 || config.grid.z > 65535)
+    SLM_FAIL("launch of ", name, ": grid (", config.grid.x, ",", config.grid.y, ",", config.grid.z,
+             ") is empty or too large (y and z at most 65535)");
+  if (config.dynamic_shared > k_max_shared)
+    SLM_FAIL("launch of ", name, ": ", config.dynamic_shared, " bytes of dynamic shared memory exceed the ",
+             k_max_shared, " a block can have");
+  static Pool pool;
+  Job job;
+  job.config = &config;
+  job.body = &thread_body;
+  job.kernel = name;
+  job.blocks = static_cast<unsigned>(blocks);
+  pool.run(job, std::min<int>(worker_count(), static_cast<int>(std::min<unsigned long long>(blocks, 64))));
+  if (job.failed.load())
+    SLM_FAIL(job.fault, "\n(emulation harness: kernel fault; the message names the block, the threads and the "
+             "source line; see README, \"CUDA kernels without a GPU\")");
+}
+
+// --- messages --------------------------------------------------------------------------------------
+std::string describe_block(const Block& block) {
+  std::ostringstream os;
+  os << "kernel " << *block.kernel << ", block (" << block.idx.x << "," << block.idx.y << "," << block.idx.z << ")";
+  return os.str();
+}
+
+std::string describe_site(const Site& site) {
+  std::string file = site.file_name();
+  const auto slash = file.rfind("/kernels/");
+  if (slash != std::string::npos) file = file.substr(slash + 1);
+  return file + ":" + std::to_string(site.line());
+}
+
+bool same_site(const Site& a, const Site& b) {
+  return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
+}
+
+namespace {
+std::string describe_ranges(const std::vector<int>& ids) {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (i) os << ", ";
+    os << ids[i];
+    if (j > i) os << "-" << ids[j];
+    i = j + 1;
+  }
+  return os.str();
+}
+}  // namespace
+
+std::string describe_threads(const std::vector<int>& threads) {
+  return (threads.size() == 1 ? "thread " : "threads ") + describe_ranges(threads);
+}
+
+std::string describe_lanes(unsigned lanes) {
+  std::vector<int> ids;
+  for (int l = 0; l < 32; ++l)
+    if (lanes >> l & 1u) ids.push_back(l);
+  if (ids.empty()) return "no lanes";
+  return (ids.size() == 1 ? "lane " : "lanes ") + describe_ranges(ids);
+}
+
+void fault(const std::string& message) {
+  const ThreadCtx& t = this_thread();
+  std::ostringstream os;
+  os << describe_block(*t.block) << ", thread " << t.linear << " (threadIdx (" << t.thread_idx.x << ","
+     << t.thread_idx.y << "," << t.thread_idx.z << "), lane " << t.lane << " of warp " << t.warp << "): " << message;
+  throw KernelFault(os.str());
+}
+
+}  // namespace slm::emu
