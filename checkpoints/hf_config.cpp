@@ -1,7 +1,9 @@
 // hf_config.cpp — config.json (Llama family) to ModelConfig, with strict types and errors that
-// name the file, the line of the key and the key.
+// name the file, the line of the key and the key; and ModelConfig back to config.json.
 #include "checkpoints/hf_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -189,6 +191,124 @@ ModelConfig read_hf_config(const std::filesystem::path& config_json) {
   read_token_ids(r, c);
   c.validate(file);
   return c;
+}
+
+namespace {
+
+// The per-frequency divisors llama.cpp's converter writes as rope_freqs.weight for llama3 scaling
+// (convert_hf_to_gguf.py, LlamaModel.generate_extra_tensors), in double.
+std::vector<double> llama3_freq_factors(const ModelConfig& c) {
+  const double low_wavelen = static_cast<double>(c.rope_original_max_position) / c.rope_low_freq_factor;
+  const double high_wavelen = static_cast<double>(c.rope_original_max_position) / c.rope_high_freq_factor;
+  std::vector<double> factors;
+  for (std::int64_t i = 0; i < c.head_dim / 2; ++i) {
+    const double freq = 1.0 / std::pow(c.rope_theta, 2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+    const double wavelen = 2.0 * M_PI / freq;
+    if (wavelen < high_wavelen) {
+      factors.push_back(1.0);
+    } else if (wavelen > low_wavelen) {
+      factors.push_back(c.rope_factor);
+    } else {
+      const double smooth = (static_cast<double>(c.rope_original_max_position) / wavelen - c.rope_low_freq_factor) /
+                            (c.rope_high_freq_factor - c.rope_low_freq_factor);
+      factors.push_back(1.0 / ((1.0 - smooth) / c.rope_factor + smooth));
+    }
+  }
+  return factors;
+}
+
+const char* torch_dtype_name(DType dtype, const std::string& source) {
+  switch (dtype) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+    default:
+      SLM_FAIL(source, ": cannot export weights as ", dtype_name(dtype), "; choose F32, F16 or BF16");
+  }
+}
+
+}  // namespace
+
+ModelConfig rope_scaling_for_hf(const ModelConfig& config, const std::string& source) {
+  if (config.rope_freq_factors.empty()) return config;
+  if (config.rope_scaling != RopeScaling::None)
+    SLM_FAIL(source, ": the model has both a rope scaling type and per-frequency RoPE factors (rope_freqs.weight); "
+             "config.json can say only one of them. Export a GGUF instead");
+  ModelConfig c = config;
+  c.rope_freq_factors.clear();
+  const float largest = *std::max_element(config.rope_freq_factors.begin(), config.rope_freq_factors.end());
+  if (std::all_of(config.rope_freq_factors.begin(), config.rope_freq_factors.end(), [](float f) { return f == 1.0f; }))
+    return c;  // factors of 1 scale nothing
+  c.rope_scaling = RopeScaling::Llama3;
+  c.rope_factor = largest;
+  const std::vector<double> want = llama3_freq_factors(c);
+  if (want.size() != config.rope_freq_factors.size())
+    SLM_FAIL(source, ": rope_freqs.weight has ", config.rope_freq_factors.size(), " factors but head_dim / 2 is ",
+             want.size(), "; the model file is inconsistent");
+  for (std::size_t i = 0; i < want.size(); ++i)
+    if (std::abs(config.rope_freq_factors[i] - want[i]) > 1e-4 * want[i])
+      SLM_FAIL(source, ": the RoPE factors (rope_freqs.weight) are not Llama 3 scaling with factor ", c.rope_factor,
+               ", low_freq_factor ", c.rope_low_freq_factor, ", high_freq_factor ", c.rope_high_freq_factor,
+               ", original_max_position_embeddings ", c.rope_original_max_position, ": factor ", i, " is ",
+               config.rope_freq_factors[i], ", that scaling gives ", want[i],
+               "; config.json cannot express these factors. Export a GGUF instead");
+  return c;
+}
+
+std::string hf_config_json(const ModelConfig& config, DType dtype, const std::string& source) {
+  const ModelConfig c = rope_scaling_for_hf(config, source);
+  c.validate(source);
+  using ojson = nlohmann::ordered_json;
+  // rope_parameters (transformers 5) and rope_scaling + rope_theta (transformers 4, vLLM, llama.cpp's
+  // converter): transformers 5 takes rope_scaling when it is not null, so both say the same.
+  ojson scaling = nullptr, parameters = ojson{{"rope_theta", c.rope_theta}, {"rope_type", "default"}};
+  if (c.rope_scaling == RopeScaling::Llama3) {
+    scaling = ojson{{"factor", c.rope_factor}, {"high_freq_factor", c.rope_high_freq_factor},
+                    {"low_freq_factor", c.rope_low_freq_factor},
+                    {"original_max_position_embeddings", c.rope_original_max_position}, {"rope_type", "llama3"}};
+  } else if (c.rope_scaling == RopeScaling::Linear) {
+    scaling = ojson{{"factor", c.rope_factor}, {"rope_type", "linear"}};
+  }
+  if (!scaling.is_null()) {
+    parameters = scaling;
+    parameters["rope_theta"] = c.rope_theta;
+  }
+  ojson eos = nullptr;
+  if (c.eos_token_ids.size() == 1) eos = c.eos_token_ids[0];
+  if (c.eos_token_ids.size() > 1) eos = c.eos_token_ids;
+  const char* dtype_text = torch_dtype_name(dtype, source);
+  ojson j = ojson::object();
+  j["architectures"] = {"LlamaForCausalLM"};
+  j["model_type"] = c.architecture;
+  j["attention_bias"] = false;
+  j["attention_dropout"] = 0.0;
+  j["bos_token_id"] = c.bos_token_id >= 0 ? ojson(c.bos_token_id) : ojson(nullptr);
+  j["eos_token_id"] = eos;
+  j["dtype"] = dtype_text;
+  j["torch_dtype"] = dtype_text;
+  j["head_dim"] = c.head_dim;
+  j["hidden_act"] = "silu";
+  j["hidden_size"] = c.hidden_size;
+  j["initializer_range"] = 0.02;
+  j["intermediate_size"] = c.intermediate_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["mlp_bias"] = false;
+  j["num_attention_heads"] = c.num_heads;
+  j["num_hidden_layers"] = c.num_layers;
+  j["num_key_value_heads"] = c.num_kv_heads;
+  j["pretraining_tp"] = 1;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["rope_scaling"] = scaling;
+  j["rope_parameters"] = parameters;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["use_cache"] = true;
+  j["vocab_size"] = c.vocab_size;
+  return j.dump(2) + "\n";
+}
+
+void write_hf_config(const ModelConfig& config, const std::filesystem::path& path, DType dtype) {
+  write_file_atomic(path, hf_config_json(config, dtype, path.string()));
 }
 
 }  // namespace slm

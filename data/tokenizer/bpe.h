@@ -46,6 +46,8 @@ class Bpe {
   const Vocab& vocab() const { return vocab_; }
   const std::vector<std::pair<std::string, std::string>>& merges() const { return merges_; }
   bool ignore_merges() const { return ignore_merges_; }
+  std::optional<std::int32_t> unk_id() const { return unk_id_; }  // for writing tokenizer.json
+  bool fuse_unk() const { return fuse_unk_; }
 
  private:
   struct Rank {

@@ -1,7 +1,8 @@
 // tokenizer.h — the byte-level BPE tokenizer of slmtune, matching Hugging Face `tokenizers`.
 //
 // Holds: TokenizerSpec (a GGUF's tokenizer.ggml.* values), Tokenizer (load from tokenizer.json or
-// from a spec; encode, decode, vocabulary look-ups, special token ids, a stable hash).
+// from a spec; encode, decode, vocabulary look-ups, special token ids, a stable hash; write back
+// as tokenizer.json).
 // Does not hold: chat templates, datasets, GGUF reading (checkpoints/ fills a TokenizerSpec).
 //
 // What encode does, in HF's order: added tokens that are not `normalized` are cut out of the raw
@@ -76,6 +77,14 @@ class Tokenizer {
   std::int32_t eot() const;
   std::int32_t pad() const;
   bool is_special(std::int32_t id) const;
+
+  // This tokenizer as an HF tokenizer.json (tokenizers' schema, version "1.0"): the BPE model with
+  // its vocabulary and merges, the added tokens with their flags, the normalizer, the
+  // pre-tokenizer steps exactly as we run them (so SmolLM2's digit splitting survives a GGUF),
+  // the post-processor adding what encode(text, true) adds, and the decoder. Loading the result
+  // with from_tokenizer_json gives the same hash(); HF tokenizers gives the same ids.
+  // (tokenizer_json_write.cpp)
+  std::string to_tokenizer_json() const;
 
   // FNV-1a/64 (16 hex digits) over vocabulary, merges, added tokens, normalizer, pre-tokenizer and
   // post-processor: equal hashes mean equal token ids for every text. Data shards record it.
