@@ -395,9 +395,14 @@ std::string describe_block(const Block& block) {
 }
 
 std::string describe_site(const Site& site) {
+  // Paths relative to the source tree, whose root this file's own path gives.
+  static const std::string root = [] {
+    std::string self = __FILE__;
+    const auto at = self.rfind("kernels/emu/harness.cpp");
+    return at == std::string::npos ? std::string() : self.substr(0, at);
+  }();
   std::string file = site.file_name();
-  const auto slash = file.rfind("/kernels/");
-  if (slash != std::string::npos) file = file.substr(slash + 1);
+  if (!root.empty() && file.compare(0, root.size(), root) == 0) file = file.substr(root.size());
   return file + ":" + std::to_string(site.line());
 }
 
