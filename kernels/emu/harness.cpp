@@ -169,12 +169,11 @@ Schedule current_schedule() {
   return value == 1 ? Schedule::reverse : Schedule::forward;
 }
 
-void block_setup(Worker& worker, const LaunchConfig& config, const std::string& kernel, unsigned linear_block) {
+void block_setup(Worker& worker, const LaunchConfig& config, unsigned linear_block) {
   Block& block = worker.block;
   const dim3 bd = config.block;
   const int threads = static_cast<int>(bd.x * bd.y * bd.z);
   block.config = &config;
-  block.kernel = &kernel;
   block.idx = {linear_block % config.grid.x, (linear_block / config.grid.x) % config.grid.y,
                linear_block / (config.grid.x * config.grid.y)};
   block.threads = threads;
@@ -212,8 +211,8 @@ void block_setup(Worker& worker, const LaunchConfig& config, const std::string& 
 }
 
 // Runs one block to completion; returns the fault message or "".
-std::string run_block(Worker& worker, const LaunchConfig& config, const std::string& kernel, unsigned linear_block) {
-  block_setup(worker, config, kernel, linear_block);
+std::string run_block(Worker& worker, const LaunchConfig& config, unsigned linear_block) {
+  block_setup(worker, config, linear_block);
   Block& block = worker.block;
   const int n = block.threads;
   const bool reverse = current_schedule() == Schedule::reverse;
@@ -252,7 +251,6 @@ std::string run_block(Worker& worker, const LaunchConfig& config, const std::str
 struct Job {
   const LaunchConfig* config;
   const std::function<void()>* body;
-  std::string kernel;
   unsigned blocks;
   std::atomic<unsigned> next{0};
   std::atomic<bool> failed{false};
@@ -274,7 +272,7 @@ void work_on(Job& job) {
   for (;;) {
     const unsigned b = job.next.fetch_add(1);
     if (b >= job.blocks || job.failed.load()) break;
-    std::string fault = run_block(worker, *job.config, job.kernel, b);
+    std::string fault = run_block(worker, *job.config, b);
     if (!fault.empty()) {
       std::lock_guard lock(job.fault_mutex);
       if (!job.failed.exchange(true)) job.fault = fault;
@@ -363,23 +361,22 @@ Schedule schedule() { return current_schedule(); }
 void set_worker_threads(int count) { g_workers.store(count); }
 
 void launch_kernel(const LaunchConfig& config, const std::function<void()>& thread_body) {
-  const std::string name = kernel_name(config.kernel);
+  auto name = [&] { return kernel_name(config.kernel); };  // only for messages: reading symbols is slow
   const unsigned long long threads = 1ull * config.block.x * config.block.y * config.block.z;
   const unsigned long long blocks = 1ull * config.grid.x * config.grid.y * config.grid.z;
   if (threads == 0 || threads > 1024 || config.block.z > 64)
-    SLM_FAIL("launch of ", name, ": block (", config.block.x, ",", config.block.y, ",", config.block.z,
+    SLM_FAIL("launch of ", name(), ": block (", config.block.x, ",", config.block.y, ",", config.block.z,
              ") has ", threads, " threads; CUDA allows 1 to 1024 (z at most 64)");
   if (blocks == 0 || config.grid.y > 65535 || config.grid.z > 65535)
-    SLM_FAIL("launch of ", name, ": grid (", config.grid.x, ",", config.grid.y, ",", config.grid.z,
+    SLM_FAIL("launch of ", name(), ": grid (", config.grid.x, ",", config.grid.y, ",", config.grid.z,
              ") is empty or too large (y and z at most 65535)");
   if (config.dynamic_shared > k_max_shared)
-    SLM_FAIL("launch of ", name, ": ", config.dynamic_shared, " bytes of dynamic shared memory exceed the ",
+    SLM_FAIL("launch of ", name(), ": ", config.dynamic_shared, " bytes of dynamic shared memory exceed the ",
              k_max_shared, " a block can have");
   static Pool pool;
   Job job;
   job.config = &config;
   job.body = &thread_body;
-  job.kernel = name;
   job.blocks = static_cast<unsigned>(blocks);
   pool.run(job, std::min<int>(worker_count(), static_cast<int>(std::min<unsigned long long>(blocks, 64))));
   if (job.failed.load())
@@ -390,7 +387,7 @@ void launch_kernel(const LaunchConfig& config, const std::function<void()>& thre
 // --- messages --------------------------------------------------------------------------------------
 std::string describe_block(const Block& block) {
   std::ostringstream os;
-  os << "kernel " << *block.kernel << ", block (" << block.idx.x << "," << block.idx.y << "," << block.idx.z << ")";
+  os << "kernel " << kernel_name(block.config->kernel) << ", block (" << block.idx.x << "," << block.idx.y << "," << block.idx.z << ")";
   return os.str();
 }
 

@@ -114,7 +114,6 @@ struct SharedAllocation {
 
 struct Block {
   const LaunchConfig* config = nullptr;
-  const std::string* kernel = nullptr;
   uint3 idx{};
   int threads = 0;
   std::vector<ThreadCtx> ctx;

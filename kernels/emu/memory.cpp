@@ -139,19 +139,18 @@ std::string shared_redzone_report(const Block& block) {
 // --- cp.async ------------------------------------------------------------------------------------
 void cp_async(void* dst, const void* src, int bytes, int src_bytes, const Site& site) {
   Block& block = this_block();
-  const std::string where = "cp.async at " + describe_site(site);
-  if (bytes != 4 && bytes != 8 && bytes != 16) fault(where + ": copy size " + std::to_string(bytes) + " (4, 8 or 16)");
-  if (src_bytes < 0 || src_bytes > bytes)
-    fault(where + ": src-size " + std::to_string(src_bytes) + " outside 0.." + std::to_string(bytes));
+  auto fail = [&](const std::string& what) { fault("cp.async at " + describe_site(site) + ": " + what); };
+  if (bytes != 4 && bytes != 8 && bytes != 16) fail("copy size " + std::to_string(bytes) + " (4, 8 or 16)");
+  if (src_bytes < 0 || src_bytes > bytes) fail("src-size " + std::to_string(src_bytes) + " outside 0.." + std::to_string(bytes));
   const auto d = reinterpret_cast<std::uintptr_t>(dst), s = reinterpret_cast<std::uintptr_t>(src);
-  if (d % static_cast<unsigned>(bytes) || s % static_cast<unsigned>(bytes))
-    fault(where + ": " + std::to_string(bytes) + "-byte copy with a misaligned " + (d % static_cast<unsigned>(bytes) ? "shared destination" : "global source"));
-  const SharedAllocation* array = shared_find(block, dst, static_cast<std::size_t>(bytes));
-  if (!array) fault(where + ": the destination is not inside one shared array of this block");
+  const auto size = static_cast<unsigned>(bytes);
+  if (d % size || s % size)
+    fail(std::to_string(bytes) + "-byte copy with a misaligned " + (d % size ? "shared destination" : "global source"));
+  if (!shared_find(block, dst, static_cast<std::size_t>(bytes)))
+    fail("the destination is not inside one shared array of this block");
   const std::size_t word = static_cast<std::size_t>(static_cast<unsigned char*>(dst) - block.shared) / 4;
   for (int w = 0; w < bytes / 4; ++w)
-    if (block.pending_shadow[word + static_cast<std::size_t>(w)])
-      fault(where + ": the destination overlaps another cp.async still pending");
+    if (block.pending_shadow[word + static_cast<std::size_t>(w)]) fail("the destination overlaps another cp.async still pending");
   for (int w = 0; w < bytes / 4; ++w) ++block.pending_shadow[word + static_cast<std::size_t>(w)];
   block.pending_words += static_cast<std::size_t>(bytes / 4);
   harness_fill(dst, k_poison, static_cast<std::size_t>(bytes));

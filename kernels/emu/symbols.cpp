@@ -30,12 +30,15 @@ std::string demangle(const char* name) {
   return result;
 }
 
-// Finds the FUNC symbol whose value is `offset` (position-independent) or `absolute` in `path`.
-std::string symtab_lookup(const char* path, std::uintptr_t offset, std::uintptr_t absolute) {
+// The FUNC symbols of an ELF file's full symbol table: value -> mangled name (read once per file).
+using SymbolTable = std::map<std::uintptr_t, std::string>;
+
+SymbolTable read_symtab(const char* path) {
+  SymbolTable table;
   std::ifstream file(path, std::ios::binary);
-  if (!file) return {};
+  if (!file) return table;
   std::vector<char> elf((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (elf.size() < sizeof(Elf64_Ehdr) || std::memcmp(elf.data(), ELFMAG, SELFMAG) != 0) return {};
+  if (elf.size() < sizeof(Elf64_Ehdr) || std::memcmp(elf.data(), ELFMAG, SELFMAG) != 0) return table;
   Elf64_Ehdr header;
   std::memcpy(&header, elf.data(), sizeof(header));
   auto section = [&](std::size_t i) {
@@ -53,11 +56,21 @@ std::string symtab_lookup(const char* path, std::uintptr_t offset, std::uintptr_
          at += sizeof(Elf64_Sym)) {
       Elf64_Sym sym;
       std::memcpy(&sym, elf.data() + at, sizeof(sym));
-      if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || (sym.st_value != offset && sym.st_value != absolute)) continue;
       const std::size_t name_at = strtab.sh_offset + sym.st_name;
-      if (name_at < elf.size()) return demangle(elf.data() + name_at);
+      if (ELF64_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_value && name_at < elf.size())
+        table.emplace(sym.st_value, std::string(elf.data() + name_at));
     }
   }
+  return table;
+}
+
+// The symbol whose value is `offset` (position-independent) or `absolute` in `path`.
+std::string symtab_lookup(const char* path, std::uintptr_t offset, std::uintptr_t absolute) {
+  static std::map<std::string, SymbolTable> tables;  // guarded by kernel_name's mutex
+  auto it = tables.find(path);
+  if (it == tables.end()) it = tables.emplace(path, read_symtab(path)).first;
+  for (const std::uintptr_t value : {offset, absolute})
+    if (auto found = it->second.find(value); found != it->second.end()) return demangle(found->second.c_str());
   return {};
 }
 

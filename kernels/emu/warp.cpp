@@ -105,7 +105,7 @@ float element(MmaInput input, std::uint16_t bits) {
 }
 
 void complete_mma(Block& block, int warp, const Collective& c) {
-  double a[16][16], b[16][8], acc[16][8];
+  float a[16][16], bt[8][16], acc[16][8];  // bt[n][k] = B[k][n]
   const auto input = static_cast<MmaInput>(c.param);
   for (int lane = 0; lane < 32; ++lane) {
     const auto* in = static_cast<const MmaIn*>(block.state[32 * warp + lane].in);
@@ -113,18 +113,21 @@ void complete_mma(Block& block, int warp, const Collective& c) {
     for (int i = 0; i < 8; ++i)
       a[g + 8 * ((i >> 1) & 1)][2 * t + (i & 1) + 8 * (i >= 4)] = element(input, half_of(in->a[i / 2], i & 1));
     for (int i = 0; i < 4; ++i)
-      b[2 * t + (i & 1) + 8 * (i >= 2)][g] = element(input, half_of(in->b[i / 2], i & 1));
+      bt[g][2 * t + (i & 1) + 8 * (i >= 2)] = element(input, half_of(in->b[i / 2], i & 1));
     for (int i = 0; i < 4; ++i) acc[g + 8 * (i >= 2)][2 * t + (i & 1)] = in->c[i];
   }
-  // Products of 16-bit inputs are exact; the sums are done in double and rounded once (the ISA
-  // leaves the order and the internal precision open, at least fp32).
+  // Products of 16-bit inputs are exact; each dot product is summed in double and rounded once
+  // (the ISA leaves the order and the internal precision open, at least fp32).
   for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 8; ++n)
-      for (int k = 0; k < 16; ++k) acc[m][n] += a[m][k] * b[k][n];
+    for (int n = 0; n < 8; ++n) {
+      double sum = acc[m][n];
+      for (int k = 0; k < 16; ++k) sum += static_cast<double>(a[m][k]) * bt[n][k];
+      acc[m][n] = static_cast<float>(sum);
+    }
   for (int lane = 0; lane < 32; ++lane) {
     auto* out = static_cast<float*>(block.state[32 * warp + lane].out);
     const int g = lane >> 2, t = lane & 3;
-    for (int i = 0; i < 4; ++i) out[i] = static_cast<float>(acc[g + 8 * (i >= 2)][2 * t + (i & 1)]);
+    for (int i = 0; i < 4; ++i) out[i] = acc[g + 8 * (i >= 2)][2 * t + (i & 1)];
   }
 }
 
