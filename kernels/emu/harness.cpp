@@ -256,6 +256,7 @@ struct Job {
   std::atomic<bool> failed{false};
   std::mutex fault_mutex;
   std::string fault;
+  unsigned fault_block = 0;
 };
 
 Worker& this_worker() {
@@ -274,8 +275,10 @@ void work_on(Job& job) {
     if (b >= job.blocks || job.failed.load()) break;
     std::string fault = run_block(worker, *job.config, b);
     if (!fault.empty()) {
+      // The lowest faulting block is reported: every block below one that faulted has been
+      // claimed and runs to its end, so the choice does not depend on the OS threads' timing.
       std::lock_guard lock(job.fault_mutex);
-      if (!job.failed.exchange(true)) job.fault = fault;
+      if (!job.failed.exchange(true) || b < job.fault_block) job.fault = fault, job.fault_block = b;
     }
   }
 }

@@ -124,6 +124,7 @@ __global__ void shared_out_of_bounds_kernel(float* out) {
 }
 
 TEST(EmuFaults, OutOfBoundsSharedIndexIsReported) {
+  ScopedSchedule scoped(Schedule::forward);  // which thread trips first depends on the order
   std::vector<float> out(64);
   const std::string message = launch_error(
       [&] { slm::cuda::launch(shared_out_of_bounds_kernel, dim3(1), dim3(64), 0, nullptr, out.data()); });
@@ -155,6 +156,7 @@ __global__ void dynamic_out_of_bounds_kernel(float* out) {
 }
 
 TEST(EmuFaults, OutOfBoundsDynamicSharedIndexIsReported) {
+  ScopedSchedule scoped(Schedule::forward);  // which thread trips first depends on the order
   std::vector<float> out(32);
   const std::string message = launch_error([&] {
     slm::cuda::launch(dynamic_out_of_bounds_kernel, dim3(1), dim3(32), 16 * sizeof(float), nullptr, out.data());
@@ -173,6 +175,7 @@ __global__ void misaligned_ldmatrix_kernel(std::uint32_t* out) {
 }
 
 TEST(EmuFaults, MisalignedLdmatrixIsReported) {
+  ScopedSchedule scoped(Schedule::forward);  // which thread trips first depends on the order
   std::vector<std::uint32_t> out(32);
   const std::string message = launch_error(
       [&] { slm::cuda::launch(misaligned_ldmatrix_kernel, dim3(1), dim3(32), 0, nullptr, out.data()); });
@@ -192,6 +195,7 @@ __global__ void cp_async_early_read_kernel(const float* in, float* out, bool wai
 }
 
 TEST(EmuFaults, ReadOfCpAsyncDestinationBeforeItsWaitIsReported) {
+  ScopedSchedule scoped(Schedule::forward);  // which thread trips first depends on the order
   alignas(16) float in[128];
   for (int i = 0; i < 128; ++i) in[i] = static_cast<float>(i);
   std::vector<float> out(32, -1.0f);
@@ -247,6 +251,7 @@ __global__ void mask_without_caller_kernel(float* out) {
 }
 
 TEST(EmuFaults, MemberMaskWithoutTheCallingLaneIsReported) {
+  ScopedSchedule scoped(Schedule::forward);  // which thread trips first depends on the order
   std::vector<float> out(32);
   const std::string message =
       launch_error([&] { slm::cuda::launch(mask_without_caller_kernel, dim3(1), dim3(32), 0, nullptr, out.data()); });
