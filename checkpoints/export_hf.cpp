@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "checkpoints/hf_config.h"
@@ -120,7 +121,8 @@ ojson special_name(const Tokenizer& tok, std::int32_t id) {
 // tokenizer_config.json for our serialized tokenizer.json. add_bos_token / add_eos_token make
 // transformers rebuild the post-processor as [bos] $A [eos]; they are written only when that is
 // exactly what ours adds, else tokenizer.json's post-processor stays in charge.
-std::string tokenizer_config_json(const Tokenizer& tok, const fs::path& base_model_path, std::int64_t max_length) {
+std::string tokenizer_config_json(const Tokenizer& tok, const std::optional<ChatTemplateText>& chat,
+                                  std::int64_t max_length) {
   const std::vector<std::int32_t> plain = tok.encode("a"), with = tok.encode("a", true);
   const auto at = std::search(with.begin(), with.end(), plain.begin(), plain.end());
   SLM_CHECK(at != with.end(), "tokenizer: encode(text, true) does not contain encode(text); cannot describe it");
@@ -136,7 +138,7 @@ std::string tokenizer_config_json(const Tokenizer& tok, const fs::path& base_mod
   j["bos_token"] = bos;
   j["eos_token"] = eos;
   if (!pad.is_null()) j["pad_token"] = pad;
-  if (auto chat = load_model_chat_template(base_model_path)) j["chat_template"] = chat->text;
+  if (chat) j["chat_template"] = chat->text;
   j["clean_up_tokenization_spaces"] = false;
   j["model_max_length"] = max_length;
   j["tokenizer_class"] = "PreTrainedTokenizerFast";
@@ -188,6 +190,46 @@ void write_text(const fs::path& path, std::string_view text, std::vector<fs::pat
   written.push_back(path);
 }
 
+// tokenizer.json, tokenizer_config.json and their companions (see export_hf.h).
+void write_tokenizer_files(const Tokenizer& tok, const fs::path& base_model_path, const HfExportOptions& options,
+                           std::int64_t max_length, const fs::path& out_dir, std::vector<fs::path>& written) {
+  const std::optional<ChatTemplateText> chat = load_model_chat_template(base_model_path, options.chat_template);
+  const bool overridden = !options.chat_template.empty() || !options.tokenizer_json.empty();
+  fs::path json_path = options.tokenizer_json;  // load_model_tokenizer made sure it exists
+  if (json_path.empty() && !base_hf_dir(base_model_path).empty()) json_path = base_hf_dir(base_model_path) / "tokenizer.json";
+  if (json_path.empty()) {  // a GGUF's tokenizer
+    write_text(out_dir / "tokenizer.json", tok.to_tokenizer_json(), written);
+    write_text(out_dir / "tokenizer_config.json", tokenizer_config_json(tok, chat, max_length), written);
+    return;
+  }
+  const fs::path dir = json_path.parent_path();
+  write_text(out_dir / "tokenizer.json", read_file(json_path, "tokenizer.json"), written);
+  if (fs::exists(dir / "special_tokens_map.json"))
+    write_text(out_dir / "special_tokens_map.json", read_file(dir / "special_tokens_map.json", "special_tokens_map.json"),
+               written);
+  if (!overridden && fs::exists(dir / "chat_template.jinja"))  // the base model's own files, all of them
+    write_text(out_dir / "chat_template.jinja", read_file(dir / "chat_template.jinja", "chat_template.jinja"), written);
+  if (!fs::exists(dir / "tokenizer_config.json")) {
+    write_text(out_dir / "tokenizer_config.json", tokenizer_config_json(tok, chat, max_length), written);
+    return;
+  }
+  // Verbatim, unless an override makes the template training used differ from the file's.
+  const std::string text = read_file(dir / "tokenizer_config.json", "tokenizer_config.json");
+  ojson config = read_json_object(dir / "tokenizer_config.json");
+  const bool same = chat ? config.contains("chat_template") && config["chat_template"] == chat->text
+                         : !config.contains("chat_template");
+  if (!overridden || same) {
+    write_text(out_dir / "tokenizer_config.json", text, written);
+    return;
+  }
+  if (chat) {
+    config["chat_template"] = chat->text;
+  } else {
+    config.erase("chat_template");
+  }
+  write_text(out_dir / "tokenizer_config.json", config.dump(2) + "\n", written);
+}
+
 }  // namespace
 
 std::vector<fs::path> write_hf_model_dir(const LlamaWeights& weights, const fs::path& base_model_path,
@@ -197,7 +239,7 @@ std::vector<fs::path> write_hf_model_dir(const LlamaWeights& weights, const fs::
   SLM_CHECK(options.max_shard_bytes > 0, "merged export: max_shard_bytes = ", options.max_shard_bytes,
             " must be positive");
   SLM_CHECK(fs::is_directory(out_dir), out_dir.string(), ": the export directory does not exist; create it first");
-  const Tokenizer tok = load_model_tokenizer(base_model_path);
+  const Tokenizer tok = load_model_tokenizer(base_model_path, options.tokenizer_json);
   ModelConfig config = weights.config;  // the tokenizer fills ids the model file left unset
   if (config.bos_token_id < 0 && tok.bos() >= 0 && tok.bos() < config.vocab_size) config.bos_token_id = tok.bos();
   if (config.eos_token_ids.empty() && tok.eos() >= 0 && tok.eos() < config.vocab_size) config.eos_token_ids = {tok.eos()};
@@ -206,19 +248,8 @@ std::vector<fs::path> write_hf_model_dir(const LlamaWeights& weights, const fs::
   std::vector<fs::path> written;
   write_weights(weights, out_dir, options, written);
   write_text(out_dir / "config.json", config_text, written);
+  write_tokenizer_files(tok, base_model_path, options, config.max_position_embeddings, out_dir, written);
   const fs::path base_dir = base_hf_dir(base_model_path);
-  const bool copy_tokenizer = !base_dir.empty() && fs::exists(base_dir / "tokenizer.json");
-  bool have_tokenizer_config = false;
-  if (copy_tokenizer) {
-    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"})
-      if (fs::exists(base_dir / name)) write_text(out_dir / name, read_file(base_dir / name, name), written);
-    have_tokenizer_config = fs::exists(base_dir / "tokenizer_config.json");
-  } else {
-    write_text(out_dir / "tokenizer.json", tok.to_tokenizer_json(), written);
-  }
-  if (!have_tokenizer_config)
-    write_text(out_dir / "tokenizer_config.json", tokenizer_config_json(tok, base_model_path, config.max_position_embeddings),
-               written);
   const fs::path base_generation = base_dir.empty() ? fs::path() : base_dir / "generation_config.json";
   write_text(out_dir / "generation_config.json", generation_config_json(config, tok, base_generation), written);
   return written;

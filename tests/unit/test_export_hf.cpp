@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <functional>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -18,10 +20,12 @@
 #include "checkpoints/export_hf.h"
 #include "checkpoints/hf_config.h"
 #include "checkpoints/model_loader.h"
+#include "checkpoints/peft_adapter.h"
 #include "checkpoints/safetensors.h"
 #include "data/model_assets.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
+#include "train/lora/merge.h"
 
 namespace slm {
 namespace {
@@ -336,6 +340,52 @@ TEST(ExportHf, HfBaseWithoutTokenizerConfigGetsOne) {
   const Tokenizer tok = load_model_tokenizer(out);
   EXPECT_EQ(tok.bos(), *tok.token_id("<|begin_of_text|>"));
   EXPECT_EQ(tok.encode("x", true).front(), tok.bos());
+}
+
+TEST(ExportHf, TokenizerAndTemplateOverridesGoWithTheModel) {
+  // A recipe's model.tokenizer / model.chat_template replace the base model's: the export carries
+  // what training used. The fixture model has no tokenizer of its own.
+  const fs::path qwen2 = k_fixtures / "tokenizers" / "qwen2";
+  const auto weights = load_llama_model(k_fixtures / "llama" / "mha_tied");
+  const fs::path out = fresh_dir("overrides");
+  write_hf_model_dir(*weights, k_fixtures / "llama" / "mha_tied", out,
+                     {.tokenizer_json = qwen2 / "tokenizer.json", .chat_template = "chatml"});
+  EXPECT_EQ(read_file(out / "tokenizer.json", "t"), read_file(qwen2 / "tokenizer.json", "t"));
+  const json config = load_json(out / "tokenizer_config.json"), source = load_json(qwen2 / "tokenizer_config.json");
+  EXPECT_EQ(config["eos_token"], source["eos_token"]);
+  const auto chatml = load_model_chat_template(k_fixtures, "chatml");
+  ASSERT_TRUE(chatml);
+  EXPECT_EQ(config["chat_template"], chatml->text);
+  EXPECT_EQ(load_model_chat_template(out)->text, chatml->text);
+  EXPECT_EQ(load_model_tokenizer(out).hash(), Tokenizer::from_tokenizer_json(qwen2 / "tokenizer.json").hash());
+  // Without overrides and without a tokenizer the base model cannot be exported: say so.
+  const std::string e = error_of([&] { write_hf_model_dir(*weights, k_fixtures / "llama" / "mha_tied", fresh_dir("none"), {}); });
+  EXPECT_NE(e.find("tokenizer.json"), std::string::npos) << e;
+}
+
+// Not a test: the export step of tools/verify_export_merged.py until `slmtune export` can export a
+// model + PEFT adapter that no run produced. Reads SLM_EXPORT_MODEL, SLM_EXPORT_ADAPTER (optional,
+// a PEFT directory), SLM_EXPORT_OUT (created, must be empty), SLM_EXPORT_DTYPE (f32, f16, bf16),
+// SLM_EXPORT_TOKENIZER (optional, a tokenizer.json for a base without one).
+// Run: test_export_hf --gtest_also_run_disabled_tests --gtest_filter=ExportHf.DISABLED_FromEnvironment
+TEST(ExportHf, DISABLED_FromEnvironment) {
+  auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+  const std::string model = env("SLM_EXPORT_MODEL"), adapter = env("SLM_EXPORT_ADAPTER"), out = env("SLM_EXPORT_OUT");
+  const std::string tokenizer = env("SLM_EXPORT_TOKENIZER");  // a tokenizer.json override (optional)
+  ASSERT_FALSE(model.empty() || out.empty()) << "set SLM_EXPORT_MODEL and SLM_EXPORT_OUT";
+  const std::string dtype_text = env("SLM_EXPORT_DTYPE").empty() ? "f32" : env("SLM_EXPORT_DTYPE");
+  const std::map<std::string, DType> dtypes = {{"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}};
+  ASSERT_TRUE(dtypes.count(dtype_text)) << "SLM_EXPORT_DTYPE = " << dtype_text;
+  auto weights = load_llama_model(model);
+  if (!adapter.empty()) {
+    LoraAdapters adapters(weights->config, read_peft_config(adapter));
+    load_peft_weights(adapters, adapter);
+    merge_lora(*weights, adapters);
+  }
+  fs::create_directories(out);
+  ASSERT_TRUE(fs::is_empty(out)) << out << " is not empty";
+  for (const fs::path& f : write_hf_model_dir(*weights, model, out, {.dtype = dtypes.at(dtype_text), .tokenizer_json = tokenizer}))
+    std::printf("wrote %s\n", f.string().c_str());
 }
 
 }  // namespace
