@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/cross_entropy.h"  // k_ignore_index
 #include "train/core/error.h"
 
 namespace slm {
@@ -123,6 +124,27 @@ bool DataLoader::next(MicroBatch& b) {
   b.target_tokens = std::count(b.mask.begin(), b.mask.end(), 1);
   ++s.cursor.step;
   return true;
+}
+
+void to_token_batch(const MicroBatch& rows, TokenBatch& out) {
+  const auto n = static_cast<std::int64_t>(rows.tokens.size());
+  out.tokens.assign(rows.tokens.begin(), rows.tokens.end());
+  out.positions.assign(rows.position_ids.begin(), rows.position_ids.end());
+  out.cu_seqlens.assign(rows.cu_seqlens.begin(), rows.cu_seqlens.end());
+  out.targets.assign(static_cast<std::size_t>(n), cpu::k_ignore_index);
+  std::size_t doc = 1;  // cu_seqlens[doc] is the end of the document holding t
+  for (std::int64_t t = 0; t + 1 < n; ++t) {
+    while (doc < out.cu_seqlens.size() && out.cu_seqlens[doc] <= t) ++doc;
+    const bool same_doc = doc >= out.cu_seqlens.size() || t + 1 < out.cu_seqlens[doc];
+    if (same_doc && rows.mask[static_cast<std::size_t>(t + 1)])
+      out.targets[static_cast<std::size_t>(t)] = rows.tokens[static_cast<std::size_t>(t + 1)];
+  }
+}
+
+TokenBatch to_token_batch(const MicroBatch& rows) {
+  TokenBatch b;
+  to_token_batch(rows, b);
+  return b;
 }
 
 }  // namespace slm

@@ -1,7 +1,7 @@
 // loader.h — micro-batches of shard rows for training and evaluation: a deterministic shuffle per
 // epoch, a cursor that saves and restores the position exactly, data-parallel sharding.
 //
-// Holds: LoaderOptions, LoaderCursor, MicroBatch, DataLoader.
+// Holds: LoaderOptions, LoaderCursor, MicroBatch, DataLoader, to_token_batch.
 // Does not hold: shard I/O details (shards.h) or preparing data (prepare.h).
 //
 // Order: epoch e visits all rows (of all shards, concatenated) in a permutation drawn from
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/shards.h"
+#include "train/model/llama_train.h"  // TokenBatch
 
 namespace slm {
 
@@ -74,5 +75,10 @@ class DataLoader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The model's input from the loader's rows: position t predicts token t + 1 when that token is
+// a target (mask) of the same document. Reuses `out`'s storage (no allocation once it is sized).
+void to_token_batch(const MicroBatch& rows, TokenBatch& out);
+TokenBatch to_token_batch(const MicroBatch& rows);
 
 }  // namespace slm

@@ -1,5 +1,6 @@
 // command_inspect.cpp — `slmtune inspect FILE`: a summary of a GGUF or safetensors file, an HF
-// model directory, or a prepared HDF5 data shard. The format is recognized by its first bytes.
+// model directory, a prepared HDF5 data shard, or a training checkpoint (its directory or its
+// training_state.h5). The format is recognized by its first bytes.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include "checkpoints/gguf.h"
 #include "checkpoints/gguf_names.h"
 #include "checkpoints/safetensors.h"
+#include "checkpoints/run_checkpoints.h"
 #include "data/shards.h"
 #include "tools/slmtune/commands.h"
 #include "train/core/error.h"
@@ -53,6 +55,10 @@ int run_inspect(const ParsedArgs& args) {
   const std::filesystem::path path = args.positional.at(0);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) SLM_FAIL(path.string(), ": not found; check the path");
+  if (std::filesystem::is_directory(path, ec) && std::filesystem::exists(path / k_state_file_name)) {
+    std::cout << describe_training_state(path / k_state_file_name);  // a checkpoint directory
+    return 0;
+  }
   if (std::filesystem::is_directory(path, ec)) {
     std::cout << describe_safetensors(SafetensorsCheckpoint::open(path));
     return 0;
@@ -61,7 +67,7 @@ int run_inspect(const ParsedArgs& args) {
   if (head.rfind("GGUF", 0) == 0) {
     std::cout << describe_gguf(GgufFile::open(path));
   } else if (head == "\x89HDF\r\n\x1a\n") {
-    std::cout << describe_shard(path);
+    std::cout << (is_training_state(path) ? describe_training_state(path) : describe_shard(path));
   } else if (path.extension() == ".safetensors" || path.extension() == ".json") {
     std::cout << describe_safetensors(SafetensorsCheckpoint::open(path));
   } else {

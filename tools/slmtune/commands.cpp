@@ -16,9 +16,13 @@ const std::vector<CommandSpec> k_commands = {
     {"train", "fine-tune LoRA adapters as a recipe says", "RECIPE [section.key=value ...]",
      "Trains the adapters a recipe describes and writes the run to <output.dir>/<output.name>/:\n"
      "the resolved recipe, metrics, checkpoints and exports. Overrides have the form\n"
-     "section.key=value, for example train.learning_rate=1e-4 lora.rank=8.",
+     "section.key=value, for example train.learning_rate=1e-4 lora.rank=8.\n"
+     "A run continues from its newest valid checkpoint unless --no-resume is given; SIGINT or\n"
+     "SIGTERM saves a checkpoint and stops (exit status 130 / 143).",
      {k_recipe_flags[0],
-      {"--print-reference", "", "Print the documented reference recipe (every key and default) and exit."}},
+      {"--print-reference", "", "Print the documented reference recipe (every key and default) and exit."},
+      {"--resume", "PATH", "Continue from this checkpoint directory (or its training_state.h5)."},
+      {"--no-resume", "", "Start over; the run's earlier results move to <run>/previous-<time>/."}},
      0, -1, run_train, ""},
     {"eval", "held-out loss of the base model and of base + adapter", "RECIPE [section.key=value ...]",
      "Computes the loss and perplexity of the base model and of the base model with an adapter on\n"

@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "checkpoints/model_loader.h"
-#include "kernels/cpu/cross_entropy.h"
 #include "train/core/error.h"
 
 namespace slm::cli {
@@ -20,23 +19,6 @@ RunInputs load_run_inputs(const Recipe& r, const std::filesystem::path& run_dir)
   PreparedData data = prepare_data(r, run_dir, tokenizer, chat_template);
   std::cerr << format_prepare_report(data);
   return RunInputs{std::move(model), std::move(tokenizer), std::move(chat_template), std::move(data)};
-}
-
-TokenBatch to_token_batch(const MicroBatch& rows) {
-  TokenBatch b;
-  const auto n = static_cast<std::int64_t>(rows.tokens.size());
-  b.tokens = rows.tokens;
-  b.positions = rows.position_ids;
-  b.cu_seqlens = rows.cu_seqlens;
-  b.targets.assign(static_cast<std::size_t>(n), cpu::k_ignore_index);
-  std::size_t doc = 1;  // cu_seqlens[doc] is the end of the document holding t
-  for (std::int64_t t = 0; t + 1 < n; ++t) {
-    while (doc < b.cu_seqlens.size() && b.cu_seqlens[doc] <= t) ++doc;
-    const bool same_doc = doc >= b.cu_seqlens.size() || t + 1 < b.cu_seqlens[doc];
-    if (same_doc && rows.mask[static_cast<std::size_t>(t + 1)])
-      b.targets[static_cast<std::size_t>(t)] = rows.tokens[static_cast<std::size_t>(t + 1)];
-  }
-  return b;
 }
 
 std::vector<TokenBatch> eval_batches(const PreparedData& data, const Recipe& r) {

@@ -26,10 +26,6 @@ struct RunInputs {
 // Loads the model and its assets, and prepares (or reuses) the data; prints the data report.
 RunInputs load_run_inputs(const Recipe& recipe, const std::filesystem::path& run_dir);
 
-// The model's input from the loader's rows: position t predicts token t + 1 when that token is
-// a target (mask) of the same document.
-TokenBatch to_token_batch(const MicroBatch& rows);
-
 // The evaluation split in order, micro_batch_size rows per batch, at most eval.max_batches.
 std::vector<TokenBatch> eval_batches(const PreparedData& data, const Recipe& recipe);
 

@@ -60,6 +60,9 @@ class LoraTrainStep {
                                           float* mask, std::int64_t n, std::int64_t k)>;
   void set_mask_provider(MaskProvider provider) { mask_provider_ = std::move(provider); }
   void set_dropout_seed(std::uint64_t seed) { dropout_seed_ = seed; }
+  // Training micro-batches run so far: the dropout masks' counter (saved and restored on resume).
+  std::int64_t micro_batches() const { return micro_batches_; }
+  void set_micro_batches(std::int64_t count) { micro_batches_ = count; }
 
  private:
   struct LayerActs {

@@ -44,6 +44,8 @@ class AdamWOptimizer {
   std::int64_t steps_done() const { return step_; }
   float* moment1() { return m_base_; }  // [count] (checkpoints read and write these)
   float* moment2() { return v_base_; }
+  const float* moment1() const { return m_base_; }
+  const float* moment2() const { return v_base_; }
   void set_steps_done(std::int64_t steps) { step_ = steps; }
 
  private:
