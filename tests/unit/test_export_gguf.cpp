@@ -18,6 +18,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>  // getenv, for the verification exports
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,9 +31,11 @@
 #include "checkpoints/gguf_quants.h"
 #include "checkpoints/gguf_write.h"
 #include "checkpoints/model_loader.h"
+#include "checkpoints/peft_adapter.h"
 #include "data/model_assets.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
+#include "train/lora/merge.h"
 
 namespace slm {
 namespace {
@@ -594,6 +597,27 @@ TEST(ExportGgufLora, RefusesDoraAndOtherTypes) {
   LoraAdapters plain(model->config, all_linear(4, 8));
   EXPECT_THROW(write_gguf_lora(plain, model->config, tmp.path / "q.gguf", GgmlType::Q8_0, "x"), Error);
   EXPECT_FALSE(fs::exists(tmp.path / "d.gguf"));
+}
+
+// Not a test: the exports tools/verify_export_gguf.py loads in llama.cpp, written through the
+// library (run with --gtest_also_run_disabled_tests). Environment: SLM_VERIFY_BASE (a GGUF),
+// SLM_VERIFY_ADAPTER (a PEFT adapter directory), SLM_VERIFY_OUT (a directory). Writes
+// lora.F16.gguf, and unless SLM_VERIFY_LORA_ONLY is set, base.F16.gguf (the base model alone),
+// merged.F16.gguf and merged.Q8_0.gguf.
+TEST(ExportGgufTool, DISABLED_WriteVerificationExports) {
+  const char* base = std::getenv("SLM_VERIFY_BASE");
+  const char* adapter_dir = std::getenv("SLM_VERIFY_ADAPTER");
+  const char* out = std::getenv("SLM_VERIFY_OUT");
+  ASSERT_TRUE(base && adapter_dir && out) << "set SLM_VERIFY_BASE, SLM_VERIFY_ADAPTER and SLM_VERIFY_OUT";
+  auto weights = load_llama_model(base);
+  LoraAdapters adapters(weights->config, read_peft_config(adapter_dir));
+  load_peft_weights(adapters, adapter_dir);
+  write_gguf_lora(adapters, weights->config, fs::path(out) / "lora.F16.gguf", GgmlType::F16, fs::path(base).stem().string());
+  if (std::getenv("SLM_VERIFY_LORA_ONLY")) return;
+  write_gguf_model(*weights, base, fs::path(out) / "base.F16.gguf", GgmlType::F16);
+  merge_lora(*weights, adapters);
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0})
+    write_gguf_model(*weights, base, fs::path(out) / ("merged." + std::string(ggml_type_name(type)) + ".gguf"), type);
 }
 
 }  // namespace
