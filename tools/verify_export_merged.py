@@ -2,8 +2,10 @@
 """verify_export_merged.py — does transformers load slmtune's merged HF export to slmtune's logits?
 
 The acceptance check of issue 6 for `--format merged`: "Merged export loaded by transformers
-reproduces slmtune's merged logits to 1e-4". For each model (a tiny fixture and the real
-SmolLM2-135M-Instruct Q4_1 GGUF by default) it:
+reproduces slmtune's merged logits to 1e-4". First every fixture model (tests/fixtures/llama/*) is
+exported without an adapter and transformers' logits on the export are compared with the fixture's
+own transformers logits. Then for each model (a tiny fixture and the real SmolLM2-135M-Instruct
+Q4_1 GGUF by default) it:
   1. takes a PEFT adapter (a fixture adapter, --adapter DIR, or a seeded random one on all seven
      linear layers, big enough to move the logits),
   2. exports base + adapter merged with slmtune's write_hf_model_dir (checkpoints/export_hf.h),
@@ -25,7 +27,9 @@ Run with the project's venv (torch, transformers, peft, gguf, safetensors):
   /work/venv/bin/python tools/verify_export_merged.py --model M --adapter DIR --dtype bf16
 For F16 / BF16 exports the distance to slmtune's fp32 merged logits is the rounding of the weights
 (printed for information); the check is then that transformers and `slmtune logits` loading the
-same narrowed export agree to 1e-4. Exit status 1 when a check fails.
+same narrowed export agree to 1e-3 (tests/model's tolerance for the real model; fp32 summation-order
+noise over SmolLM2's 30 layers is about 1e-4: transformers' merged and PEFT's unmerged forward of
+the same weights differ by that much). Exit status 1 when a check fails.
 """
 import argparse
 import json
@@ -54,7 +58,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SMOLLM2 = ROOT / "third_party" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-TOLERANCE = 1e-4
+TOLERANCE = 1e-4         # the acceptance line: f32 merged export vs slmtune's merged logits
+NARROW_TOLERANCE = 1e-3  # both loading one F16/BF16 export: tests/model's real-model tolerance
 
 CONVERSATIONS = [
     [{"role": "user", "content": "What is a compiler?"}],
@@ -232,10 +237,10 @@ def verify(args, name, model, adapter, tokens, dtype, report, tokenizer=False):
     if dtype != "f32":  # the narrowed export itself: slmtune and transformers must load it alike
         own, _ = slmtune_logits(args, out_dir, None, tokens=tokens)
         a, r = errors(exported, own)
-        good = r <= TOLERANCE
+        good = r <= NARROW_TOLERANCE
         ok = ok and good
         report(f"logits: transformers(export) vs slmtune loading the same {dtype} export: max abs {a:.3e}, max rel {r:.3e}"
-               f" -> {'PASS' if good else 'FAIL'} at {TOLERANCE:g}")
+               f" -> {'PASS' if good else 'FAIL'} at {NARROW_TOLERANCE:g}")
     if adapter is not None and dtype == "f32":
         from peft import PeftModel
         base = load_hf(model.parent, gguf_file=model.name) if model.suffix == ".gguf" else load_hf(model)
@@ -250,6 +255,28 @@ def verify(args, name, model, adapter, tokens, dtype, report, tokenizer=False):
         a3, _ = errors(plain, reference)
         report(f"logits: the adapter moves transformers' logits by up to {a3:.3e} (so the check is not vacuous)")
     return ok, tokens
+
+
+def check_fixture_exports(args, report):
+    """Every fixture model (no adapter) exported in f32: transformers' logits on the export equal
+    the fixture's reference logits, which transformers computed from the original files."""
+    ok = True
+    for fixture in sorted(p for p in (FIXTURES / "llama").iterdir() if p.is_dir()):
+        out_dir = args.work / f"fixture-{fixture.name}-plain"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        export(args, fixture, None, out_dir, "f32")
+        model = load_hf(out_dir)
+        ref = load_file(str(fixture / "reference.safetensors"))
+        worst, b = 0.0, 0
+        while f"input_ids_{b}" in ref:
+            got = transformers_logits(model, [int(t) for t in ref[f"input_ids_{b}"].reshape(-1)])
+            worst = max(worst, errors(got, ref[f"logits_{b}"].reshape(got.shape))[0])
+            b += 1
+        ok &= worst <= TOLERANCE
+        report(f"fixture {fixture.name} ({model.config.rope_parameters['rope_type']} rope, "
+               f"{'tied' if model.config.tie_word_embeddings else 'untied'}): export loaded by transformers vs the "
+               f"fixture's transformers logits: max abs {worst:.3e} over {b} sequences")
+    return ok
 
 
 def main():
@@ -281,6 +308,7 @@ def main():
             good, _ = verify(args, model.stem, model, adapter, tokens, dtype, report)
             ok &= good
     else:
+        ok &= check_fixture_exports(args, report)
         fixture = FIXTURES / "llama" / "mha_tied"
         adapter = fixture_adapter("train_default", args.work / "adapter-train_default")
         tokens = [int(t) for t in np.random.default_rng(1).integers(0, dims(fixture)[6], 24)]
