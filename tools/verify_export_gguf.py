@@ -15,6 +15,9 @@ sequence, and compares llama.cpp's logits with slmtune's (`slmtune logits`):
                       the unmerged adapter; and the adapter's effect alone, (base + LoRA) - base
                       in llama.cpp vs the same in slmtune
   base alone          vs slmtune's base: llama.cpp's own error on this Q4_1 file, for scale
+  tokenizers          GGUF tokenizer metadata built from the fixture tokenizer.json files
+                      (SmolLM2, Llama 3, Qwen 2): llama.cpp's tokenize of the 1,101-string corpus
+                      against HF tokenizers' ids (tests/fixtures/tokenizers)
 The LoRA checks run twice: for the adapter as trained and for the same weights read as rsLoRA
 (use_rslora: true, scale alpha / sqrt(r)), which the export must carry as alpha * sqrt(r).
 
@@ -150,7 +153,31 @@ def main():
     failed = [k for k, (_, max_rel, top1) in results.items() if "Q8_0" not in k and (top1 < 1.0 or max_rel > 1e-2)]
     if failed:
         sys.exit(f"verify_export_gguf.py: llama.cpp disagrees with slmtune beyond F16 rounding for {', '.join(failed)}")
+    check_tokenizers(work)
     print("verify_export_gguf.py: every export loads in llama.cpp; F16 paths agree on every top-1 token")
+
+
+def check_tokenizers(work):
+    import llama_cpp
+    root = ROOT / "tests" / "fixtures" / "tokenizers"
+    strings = json.loads((root / "corpus.json").read_text())["strings"]
+    print("tokenizers exported from tokenizer.json, in llama.cpp, vs HF tokenizers' ids:")
+    for name in ("smollm2", "llama3", "qwen2"):
+        expected = json.loads((root / name / "expected.json").read_text())
+        llm = llama_cpp.Llama(model_path=str(work / f"tokenizer.{name}.gguf"), vocab_only=True, verbose=False)
+        same = sum(llm.tokenize(s.encode(), add_bos=False, special=True) == expected["ids"][i] for i, s in enumerate(strings) if s)
+        # Where transformers' own GGUF path differs from tokenizer.json (Qwen 2's NFC normalizer,
+        # which GGUF cannot carry), expected.json's spec_ids hold its ids.
+        nfc = expected.get("spec_ids", {})
+        same_gguf = sum(llm.tokenize(strings[int(i)].encode(), add_bos=False, special=True) == ids for i, ids in nfc.items())
+        with_bos = sum(llm.tokenize(strings[i].encode(), add_bos=True, special=True) == ids
+                       for i, ids in zip(expected["special"]["index"], expected["special"]["ids"]) if str(i) not in nfc)
+        n_bos = sum(1 for i in expected["special"]["index"] if str(i) not in nfc)
+        print(f"  {name:<8} pre {llm.metadata.get('tokenizer.ggml.pre'):<10} {same}/{len(strings) - 1} strings equal"
+              f"{f' (the other {len(nfc)} need NFC; equal to the GGUF path: {same_gguf}/{len(nfc)})' if nfc else ''};"
+              f" with BOS as the post-processor adds it: {with_bos}/{n_bos}")
+        if same + same_gguf != len(strings) - 1 or with_bos != n_bos:
+            sys.exit(f"verify_export_gguf.py: llama.cpp tokenizes the exported {name} tokenizer differently")
 
 
 def export(tester, model, adapter, out, lora_only=False):

@@ -420,9 +420,15 @@ std::int64_t vocab_size_of(const fs::path& tokenizer_json) {
 // A GGUF holding only the tokenizer metadata built from tests/fixtures/tokenizers/<name>.
 fs::path tokenizer_gguf(const std::string& name, const fs::path& out_dir) {
   const fs::path dir = k_fixtures / "tokenizers" / name;
+  const std::int64_t vocab = vocab_size_of(dir / "tokenizer.json");
   GgufWriter w;
   w.set_string("general.architecture", "llama");
-  for (auto& [key, value] : gguf_tokenizer_from_hf_dir(dir, vocab_size_of(dir / "tokenizer.json"))) w.set(key, value);
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"block_count", 1}, {"context_length", 512}, {"embedding_length", 64}, {"feed_forward_length", 128},
+           {"attention.head_count", 2}, {"vocab_size", vocab}})  // enough for llama.cpp's vocab-only load
+    w.set_u32("llama." + key, static_cast<std::uint32_t>(value));
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  for (auto& [key, value] : gguf_tokenizer_from_hf_dir(dir, vocab)) w.set(key, value);
   const fs::path out = out_dir / (name + ".gguf");
   w.write(out);
   return out;
@@ -603,7 +609,8 @@ TEST(ExportGgufLora, RefusesDoraAndOtherTypes) {
 // library (run with --gtest_also_run_disabled_tests). Environment: SLM_VERIFY_BASE (a GGUF),
 // SLM_VERIFY_ADAPTER (a PEFT adapter directory), SLM_VERIFY_OUT (a directory). Writes
 // lora.F16.gguf, and unless SLM_VERIFY_LORA_ONLY is set, base.F16.gguf (the base model alone),
-// merged.F16.gguf and merged.Q8_0.gguf.
+// merged.F16.gguf, merged.Q8_0.gguf and tokenizer.<name>.gguf for the fixture tokenizers
+// smollm2, llama3 and qwen2 (tokenizer metadata from their tokenizer.json, no tensors).
 TEST(ExportGgufTool, DISABLED_WriteVerificationExports) {
   const char* base = std::getenv("SLM_VERIFY_BASE");
   const char* adapter_dir = std::getenv("SLM_VERIFY_ADAPTER");
@@ -614,6 +621,10 @@ TEST(ExportGgufTool, DISABLED_WriteVerificationExports) {
   load_peft_weights(adapters, adapter_dir);
   write_gguf_lora(adapters, weights->config, fs::path(out) / "lora.F16.gguf", GgmlType::F16, fs::path(base).stem().string());
   if (std::getenv("SLM_VERIFY_LORA_ONLY")) return;
+  for (const char* name : {"smollm2", "llama3", "qwen2"}) {
+    const fs::path gguf = tokenizer_gguf(name, out);
+    fs::rename(gguf, fs::path(out) / ("tokenizer." + std::string(name) + ".gguf"));
+  }
   write_gguf_model(*weights, base, fs::path(out) / "base.F16.gguf", GgmlType::F16);
   merge_lora(*weights, adapters);
   for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0})
