@@ -174,7 +174,7 @@ std::string generation_config_json(const ModelConfig& config, const Tokenizer& t
   if (config.bos_token_id >= 0) j["bos_token_id"] = config.bos_token_id;
   if (eos.size() == 1) j["eos_token_id"] = eos[0];
   if (eos.size() > 1) j["eos_token_id"] = eos;
-  if (tok.pad() >= 0 && !j.contains("pad_token_id")) j["pad_token_id"] = tok.pad();
+  if (tok.pad() >= 0 && tok.pad() < config.vocab_size && !j.contains("pad_token_id")) j["pad_token_id"] = tok.pad();
   return j.dump(2) + "\n";
 }
 
