@@ -2,7 +2,9 @@
 """verify_export_merged.py — does transformers load slmtune's merged HF export to slmtune's logits?
 
 The acceptance check of issue 6 for `--format merged`: "Merged export loaded by transformers
-reproduces slmtune's merged logits to 1e-4". First every fixture model (tests/fixtures/llama/*) is
+reproduces slmtune's merged logits to 1e-4". First, HF tokenizers reads the tokenizer.json files
+slmtune wrote in test_tokenizer (TokenizerWrite) and must give the fixtures' ids. Then every
+fixture model (tests/fixtures/llama/*) is
 exported without an adapter and transformers' logits on the export are compared with the fixture's
 own transformers logits. Then for each model (a tiny fixture and the real SmolLM2-135M-Instruct
 Q4_1 GGUF by default) it:
@@ -279,6 +281,30 @@ def check_fixture_exports(args, report):
     return ok
 
 
+def check_written_tokenizers(args, report):
+    """HF tokenizers on the tokenizer.json files test_tokenizer's TokenizerWrite tests wrote
+    (every fixture tokenizer and the GGUF-spec SmolLM2 one), against the fixtures' HF ids."""
+    from tokenizers import Tokenizer
+    written = args.build / "test_tokenizer_write_tmp"
+    if not written.exists():
+        report(f"{written} is missing (run test_tokenizer first); skipped the written tokenizers")
+        return True
+    corpus = json.loads((FIXTURES / "tokenizers" / "corpus.json").read_text())["strings"]
+    ok = True
+    for name, source in [("edge", "edge"), ("llama3", "llama3"), ("qwen2", "qwen2"), ("smollm2", "smollm2"),
+                         ("smollm2_spec", "smollm2")]:
+        tok = Tokenizer.from_file(str(written / name / "tokenizer.json"))
+        expected = json.loads((FIXTURES / "tokenizers" / source / "expected.json").read_text())
+        bad = sum(tok.encode(s, add_special_tokens=False).ids != expected["ids"][i] for i, s in enumerate(corpus))
+        special = expected["special"]
+        bad += sum(tok.encode(corpus[i]).ids != ids for i, ids in zip(special["index"], special["ids"]))
+        ok &= bad == 0
+        report(f"tokenizer.json written by slmtune from {name}: HF tokenizers gives the fixture's ids for "
+               f"{len(corpus) + len(special['index']) - bad}/{len(corpus) + len(special['index'])} encodings "
+               f"(corpus, and with special tokens)")
+    return ok
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", type=pathlib.Path, default=ROOT / "build", help="build dir with slmtune, tests/test_export_hf")
@@ -308,6 +334,7 @@ def main():
             good, _ = verify(args, model.stem, model, adapter, tokens, dtype, report)
             ok &= good
     else:
+        ok &= check_written_tokenizers(args, report)
         ok &= check_fixture_exports(args, report)
         fixture = FIXTURES / "llama" / "mha_tied"
         adapter = fixture_adapter("train_default", args.work / "adapter-train_default")
