@@ -10,9 +10,11 @@
 //    config, and the same logits;
 //  - the tokenizer metadata built from tokenizer.json: the real SmolLM2 GGUF's own (from
 //    llama.cpp's converter) for SmolLM2, and for SmolLM2, Llama 3 and Qwen 2 the exported GGUF's
-//    tokenizer encodes the 1,101-string corpus as transformers does;
+//    tokenizer encodes the 1,101-string corpus as transformers does; an HF-directory base gives a
+//    GGUF with weights and tokenizer; a base whose tokenizer does not fit the model is an error;
 //  - write_gguf_lora: A and B rebuilt from the tensors (undoing the permutation of lora_b),
 //    llama.cpp's scale alpha / r, the rsLoRA rescaling, DoRA refused.
+// The disabled ExportGgufTool test is tools/verify_export_gguf.py's way to write its exports.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -477,6 +479,49 @@ TEST(ExportGgufTokenizer, ExportedTokenizersEncodeAsTransformers) {
       EXPECT_EQ(tok.encode(strings[i], true), special["ids"][k].get<std::vector<std::int32_t>>()) << "corpus[" << i << "]";
     }
   }
+}
+
+TEST(ExportGgufTokenizer, HfDirectoryBaseGivesAWholeModel) {
+  // A model whose HF directory holds the Llama 3 fixture tokenizer: the GGUF carries weights and
+  // tokenizer, and slmtune reads both back.
+  ModelConfig c;
+  c.vocab_size = vocab_size_of(k_fixtures / "tokenizers" / "llama3" / "tokenizer.json");
+  c.hidden_size = 32, c.intermediate_size = 64, c.num_layers = 1, c.num_heads = 2, c.num_kv_heads = 1, c.head_dim = 16;
+  LlamaWeights w(c);
+  w.for_each([](const std::string&, const std::vector<std::int64_t>& shape, float* data) {
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) n *= d;
+    for (std::int64_t i = 0; i < n; ++i) data[i] = 0.01f * static_cast<float>((i * 7) % 13) - 0.05f;
+  });
+  TempDir tmp;
+  const fs::path base = tmp.path / "hf";
+  fs::create_directories(base);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(k_fixtures / "tokenizers" / "llama3" / f, base / f);
+  write_gguf_model(w, base, tmp.path / "m.gguf", GgmlType::F16);
+  const GgufFile f = GgufFile::open(tmp.path / "m.gguf");
+  EXPECT_EQ(f.get_string("tokenizer.ggml.pre"), "llama-bpe");
+  EXPECT_TRUE(f.get_bool("tokenizer.ggml.add_bos_token"));
+  const Tokenizer tok = load_model_tokenizer(tmp.path / "m.gguf");
+  EXPECT_EQ(tok.encode("Hello world", true), Tokenizer::from_tokenizer_json(base / "tokenizer.json").encode("Hello world", true));
+  EXPECT_EQ(load_llama_model(tmp.path / "m.gguf")->config.bos_token_id, tok.bos());
+
+  // The base's tokenizer must fit the model: more ids than embedding rows is an error, from an
+  // HF directory and from a GGUF base alike.
+  auto small = load_llama_model(k_fixtures / "llama" / "mha_tied");
+  try {
+    write_gguf_model(*small, base, tmp.path / "x.gguf", GgmlType::F16);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the model's vocabulary"), std::string::npos) << e.what();
+  }
+  try {
+    write_gguf_model(*small, tmp.path / "m.gguf", tmp.path / "x.gguf", GgmlType::F16);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("embedding rows"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp.path / "x.gguf"));
 }
 
 TEST(ExportGgufTokenizer, UnnamedPreTokenizersAreRefused) {
