@@ -23,6 +23,14 @@
 #include "kernels/emu/internal.h"
 #include "train/core/error.h"
 
+#if defined(__SANITIZE_ADDRESS__)  // the AddressSanitizer build (SLM_ASAN) must know the stacks
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SLM_EMU_ASAN 1
+#else
+#define SLM_EMU_ASAN 0
+#endif
+
 #if SLM_EMU_TSAN
 extern "C" {
 void* __tsan_get_current_fiber();
@@ -64,6 +72,8 @@ struct Fiber {
 
 // The state of one OS thread that runs blocks.
 struct Worker {
+  const void* scheduler_stack = nullptr;  // AddressSanitizer build: the OS thread's own stack
+  std::size_t scheduler_stack_bytes = 0;
   std::vector<std::unique_ptr<Fiber>> fibers;
   Block block;
   std::vector<unsigned char> shared;
@@ -76,6 +86,11 @@ void fiber_main(bctx::transfer_t transfer);
 
 void fiber_start(Fiber& fiber) {
   auto* top = static_cast<char*>(fiber.mapping) + fiber.mapping_bytes;
+#if SLM_EMU_ASAN
+  // An abandoned fiber's frames never returned: clear their redzones before the stack is reused.
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  __asan_unpoison_memory_region(static_cast<char*>(fiber.mapping) + page, fiber.mapping_bytes - page);
+#endif
   fiber.context = bctx::make_fcontext(top, fiber.mapping_bytes - static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), fiber_main);
 #if SLM_EMU_TSAN
   if (fiber.tsan_fiber) __tsan_destroy_fiber(fiber.tsan_fiber);
@@ -102,7 +117,15 @@ void fiber_resume(Fiber& fiber) {
 #if SLM_EMU_TSAN
   __tsan_switch_to_fiber(fiber.tsan_fiber, 1 /* no_sync: the harness says what synchronizes */);
 #endif
+#if SLM_EMU_ASAN
+  void* fake_stack = nullptr;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  __sanitizer_start_switch_fiber(&fake_stack, static_cast<char*>(fiber.mapping) + page, fiber.mapping_bytes - page);
+#endif
   const bctx::transfer_t back = bctx::jump_fcontext(fiber.context, &fiber);
+#if SLM_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
   fiber.context = back.fctx;
 }
 
@@ -111,7 +134,14 @@ void fiber_yield(Fiber& fiber) {
 #if SLM_EMU_TSAN
   __tsan_switch_to_fiber(fiber.worker->tsan_self, 1);
 #endif
+#if SLM_EMU_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, fiber.worker->scheduler_stack, fiber.worker->scheduler_stack_bytes);
+#endif
   const bctx::transfer_t back = bctx::jump_fcontext(fiber.caller, nullptr);
+#if SLM_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, &fiber.worker->scheduler_stack, &fiber.worker->scheduler_stack_bytes);
+#endif
   fiber.caller = back.fctx;
 }
 
@@ -148,6 +178,9 @@ void run_thread(Fiber& fiber) {
 
 void fiber_main(bctx::transfer_t transfer) {
   auto* fiber = static_cast<Fiber*>(transfer.data);
+#if SLM_EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &fiber->worker->scheduler_stack, &fiber->worker->scheduler_stack_bytes);
+#endif
   fiber->caller = transfer.fctx;
   for (;;) {
     run_thread(*fiber);
