@@ -117,15 +117,39 @@ ModelConfig config_from_gguf(const GgufFile& file) {
   return c;
 }
 
-std::unique_ptr<LlamaWeights> load_llama_model(const std::filesystem::path& path) {
+namespace {
+
+enum class ModelFileKind { Gguf, Safetensors };
+
+ModelFileKind model_file_kind(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     SLM_FAIL(path.string(), ": model not found; give a GGUF file, a .safetensors file or an HF model directory "
              "(tools/fetch_models.sh fetches the default model)");
-  if (std::filesystem::is_directory(path, ec) || path.extension() == ".safetensors") return load_safetensors_model(path);
-  if (path.extension() == ".gguf") return load_gguf_model(path);
+  if (std::filesystem::is_directory(path, ec) || path.extension() == ".safetensors") return ModelFileKind::Safetensors;
+  if (path.extension() == ".gguf") return ModelFileKind::Gguf;
   SLM_FAIL(path.string(), ": unknown model file type '", path.extension().string(),
            "'; expected .gguf, .safetensors or an HF model directory");
+}
+
+}  // namespace
+
+std::unique_ptr<LlamaWeights> load_llama_model(const std::filesystem::path& path) {
+  return model_file_kind(path) == ModelFileKind::Gguf ? load_gguf_model(path) : load_safetensors_model(path);
+}
+
+ModelConfig load_model_config(const std::filesystem::path& path) {
+  if (model_file_kind(path) == ModelFileKind::Gguf) {
+    ModelConfig config = config_from_gguf(GgufFile::open(path));
+    config.validate(path.string());
+    return config;
+  }
+  std::error_code ec;
+  const std::filesystem::path config_path =
+      (std::filesystem::is_directory(path, ec) ? path : path.parent_path()) / "config.json";
+  ModelConfig config = read_hf_config(config_path);
+  config.validate(config_path.string());
+  return config;
 }
 
 }  // namespace slm

@@ -24,4 +24,8 @@ ModelConfig config_from_gguf(const GgufFile& file);
 // tensor, a shape that disagrees with the config, an unexpected tensor, or an unsupported type.
 std::unique_ptr<LlamaWeights> load_llama_model(const std::filesystem::path& path);
 
+// The architecture alone, without reading weights (exports that need only the shapes). GGUF
+// rope_freqs factors are not read.
+ModelConfig load_model_config(const std::filesystem::path& path);
+
 }  // namespace slm

@@ -30,11 +30,18 @@ const std::vector<CommandSpec> k_commands = {
      "or the run's own <output.dir>/<output.name>/adapter when it exists.",
      {{"--adapter", "DIR", "Adapter directory (PEFT format) to apply."}},
      1, -1, run_eval, ""},
-    {"export", "write a run's adapter as PEFT, merged HF, GGUF or GGUF LoRA", "RUN_DIR",
-     "Exports the latest checkpoint of a run in the formats its recipe names (output.export), or\n"
-     "in the one --format names.",
-     {{"--format", "KIND", "peft, merged, gguf or gguf_lora."}, {"--out", "DIR", "Where to write."}},
-     1, 1, nullptr, "exports need checkpoints (issue 6)"},
+    {"export", "write a run's adapter as PEFT, merged HF, GGUF or GGUF LoRA", "RUN_OR_CHECKPOINT",
+     "Exports an adapter: a run directory's newest valid checkpoint, a checkpoint-<step> directory,\n"
+     "or a PEFT adapter directory. The base model comes from the run's recipe.yaml (or --model).\n"
+     "Without --format, the formats the recipe lists (output.export). A compatibility report for\n"
+     "vLLM, PEFT and llama.cpp is printed first; impossible combinations stop the export.\n"
+     "Default --out: <run>/export/<format>/. An existing non-empty --out needs --force.",
+     {{"--format", "KIND", "peft, merged, gguf or gguf-lora."},
+      {"--out", "DIR", "Where to write (a directory; several formats get a subdirectory each)."},
+      {"--dtype", "TYPE", "f32, f16, bf16 or q8_0 (by format; defaults: merged bf16, gguf f16, else f32)."},
+      {"--model", "PATH", "The base model, when the adapter is not part of a run."},
+      {"--force", "", "Replace the contents of a non-empty --out."}},
+     1, 1, run_export, ""},
     {"generate", "generate text from a model, with or without an adapter", "",
      "Streams the model's continuation of a prompt (greedy by default) and reports tokens/s.",
      {{"--model", "PATH", "GGUF file, .safetensors file or HF model directory."},

@@ -4,7 +4,10 @@
 #include <span>
 
 #include <filesystem>
+#include <memory>
+#include <vector>
 
+#include "checkpoints/export.h"
 #include "tools/slmtune/args.h"
 #include "train/recipe/recipe.h"
 
@@ -26,5 +29,11 @@ int run_version(const ParsedArgs& args);
 int run_inspect(const ParsedArgs& args);
 int run_generate(const ParsedArgs& args);
 int run_logits(const ParsedArgs& args);
+int run_export(const ParsedArgs& args);
+
+// Runs export jobs of one adapter directory (all on the same base model, jobs[0].base_model);
+// the base weights are loaded (or `model` used) and merged once when a format needs them.
+void export_formats(const std::vector<ExportSettings>& jobs, const std::filesystem::path& adapter_dir,
+                    std::unique_ptr<LlamaWeights> model);
 
 }  // namespace slm::cli
