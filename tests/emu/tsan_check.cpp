@@ -3,8 +3,11 @@
 //
 //   emu_tsan_check race-free        AdamW, the GEMM and a barrier-correct exchange: no report
 //   emu_tsan_check missing-barrier  a shared-memory exchange without its barrier: reported
+//   emu_tsan_check cp-async-race    rows filled by other lanes' cp.async, read by ldmatrix
+//                                   without the __syncwarp after the wait: reported
 // CTest (label tsan) checks the exit code of the first and the report of the second.
 // Does not hold: checks of results (test_emu does those).
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/gemm_mma.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/ptx.cuh"
 #include "kernels/cuda/shared.cuh"
 
 namespace {
@@ -31,7 +35,28 @@ __global__ void missing_barrier_kernel(const float* in, float* out) {
   out[threadIdx.x] = values[(threadIdx.x + 1) % blockDim.x];  // planted bug: no __syncthreads
 }
 
+// Lane l copies row (l + 8) % 32 of a 32-row tile with cp.async, waits for its own copy, and
+// ldmatrix x4 then reads row l (copied by lane l - 8): correct only with the __syncwarp.
+__global__ void cp_async_ldmatrix_kernel(const std::uint16_t* in, std::uint32_t* out, bool sync) {
+  SLM_SHARED(std::uint16_t, rows, 32 * 8);
+  const unsigned lane = threadIdx.x, copied = (lane + 8) % 32;
+  slm::cuda::ptx::cp_async<16>(&rows[copied * 8], &in[copied * 8], 16);
+  slm::cuda::ptx::cp_async_wait_all();
+  if (sync) __syncwarp();
+  std::uint32_t r[4];
+  slm::cuda::ptx::ldmatrix_x4(r, &rows[lane * 8]);
+  for (int i = 0; i < 4; ++i) out[4 * lane + i] = r[i];
+}
+
+void cp_async_ldmatrix(bool sync) {
+  alignas(16) static std::uint16_t in[32 * 8];
+  for (int i = 0; i < 32 * 8; ++i) in[i] = static_cast<std::uint16_t>(i);
+  std::vector<std::uint32_t> out(4 * 32);
+  slm::cuda::launch(cp_async_ldmatrix_kernel, dim3(1), dim3(32), 0, nullptr, in, out.data(), sync);
+}
+
 void race_free() {
+  cp_async_ldmatrix(true);
   std::vector<float> in(4 * 128, 1.0f), out(4 * 128);
   slm::cuda::launch(exchange_kernel, dim3(4), dim3(128), 0, nullptr, in.data(), out.data());
   alignas(16) static float p[1000], g[1000], m[1000], v[1000];
@@ -60,8 +85,11 @@ int main(int argc, char** argv) {
     race_free();
   } else if (std::strcmp(mode, "missing-barrier") == 0) {
     missing_barrier();
+  } else if (std::strcmp(mode, "cp-async-race") == 0) {
+    cp_async_ldmatrix(false);
+    std::printf("cp_async_ldmatrix_kernel ran without __syncwarp\n");
   } else {
-    std::fprintf(stderr, "usage: emu_tsan_check race-free|missing-barrier\n");
+    std::fprintf(stderr, "usage: emu_tsan_check race-free|missing-barrier|cp-async-race\n");
     return 2;
   }
   return 0;
