@@ -114,6 +114,27 @@ Loaded read_verified(const fs::path& file) {
   return out;
 }
 
+// The first difference of two adapter_layout() texts, short enough for a message (a layout of a
+// large model lists hundreds of modules).
+std::string layout_difference(const std::string& saved, const std::string& now) {
+  auto split = [](const std::string& text) {
+    std::vector<std::string> parts;
+    std::size_t at = 0;
+    while (at < text.size()) {
+      std::size_t end = text.find_first_of(" ;", at);
+      if (end == std::string::npos) end = text.size();
+      if (end > at) parts.push_back(text.substr(at, end - at));
+      at = end + 1;
+    }
+    return parts;
+  };
+  const std::vector<std::string> a = split(saved), b = split(now);
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  const std::string left = i < a.size() ? a[i] : "(nothing)", right = i < b.size() ? b[i] : "(nothing)";
+  return "checkpoint " + left + ", recipe " + right;
+}
+
 }  // namespace
 
 std::string adapter_layout(const LoraAdapters& adapters) {
@@ -157,8 +178,8 @@ TrainingProgress load_training_state(const fs::path& file, LoraAdapters& adapter
   Loaded loaded = read_verified(file);
   const std::string expected = adapter_layout(adapters);
   if (loaded.layout != expected)
-    SLM_FAIL(file.string(), ": the checkpoint's adapters (", loaded.layout, ") differ from the recipe's (", expected,
-             "); resume with the recipe it was trained with, or start over with --no-resume");
+    SLM_FAIL(file.string(), ": the checkpoint's adapters differ from the recipe's (", layout_difference(loaded.layout, expected),
+             "); resume with the model and recipe it was trained with, or start over with --no-resume");
   const std::size_t bytes = adapters.count() * sizeof(float);
   std::memcpy(adapters.params(), loaded.a.data(), bytes);
   std::memcpy(m, loaded.m.data(), bytes);

@@ -83,6 +83,7 @@ def load_base(model):
 
 def check_case(slmtune, work, model, name, extra, steps, tokens):
     from peft import PeftModel
+    name = f"{pathlib.Path(model).stem.split('-')[0].split('.')[0]}_{name}"
     (work / f"{name}.yaml").write_text(recipe(model, name, extra, steps))
     run([slmtune, "train", f"{name}.yaml"], work)
     export = work / f"export_{name}"
@@ -100,7 +101,7 @@ def check_case(slmtune, work, model, name, extra, steps, tokens):
     rel = (diff / np.maximum(1.0, np.abs(ref))).max()
     moved = np.abs(ref - base_ref).max()
     ok = rel <= TOLERANCE and moved > 100 * max(rel, 1e-7)
-    print(f"  {pathlib.Path(model).name:40s} {name:7s} max abs {diff.max():.3e}  max rel {rel:.3e}  "
+    print(f"  {name:18s} max abs {diff.max():.3e}  max rel {rel:.3e}  "
           f"(the adapter moves the logits by {moved:.3e})  {'ok' if ok else 'FAIL'}")
     return ok
 
@@ -126,7 +127,8 @@ def main():
         for model, steps, tokens in models:
             for name, extra in CASES.items():
                 ok &= check_case(slmtune, work, model, name, extra, steps, tokens)
-        out = subprocess.run([slmtune, "export", "runs/lora", "--format", "peft", "--out", work / "export_lora"],
+        out = subprocess.run([slmtune, "export", "runs/tiny_chat_lora", "--format", "peft", "--out",
+                              work / "export_tiny_chat_lora"],
                              cwd=work, capture_output=True, text=True)
         refused = out.returncode != 0 and "not empty" in out.stderr
         print(f"  a non-empty --out without --force is refused: {'ok' if refused else 'FAIL'}")

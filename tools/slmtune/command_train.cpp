@@ -141,6 +141,26 @@ void print_report(const TrainReport& report, const fs::path& run_dir) {
   std::cout << "adapter: " << (run_dir / "adapter").string() << "\ncheckpoint: " << report.checkpoint.string() << "\n";
 }
 
+// The recipe's output.export list, into <run>/export/<format>/ (the run's adapter/ directory is
+// its PEFT export). `model` is the base the run trained on; merged formats fold the adapter into it.
+void run_recipe_exports(const Recipe& r, const fs::path& run_dir, std::unique_ptr<LlamaWeights> model) {
+  std::vector<ExportSettings> jobs;
+  for (ExportKind f : r.output.exports) {
+    if (f == ExportKind::Peft) continue;
+    ExportSettings job;
+    job.format = f;
+    job.out_dir = run_dir / "export" / std::string(enum_name(f));
+    job.force = true;  // the run's own export directory, rewritten by every run
+    job.dtype = f == ExportKind::Merged ? std::string(enum_name(r.output.merged_dtype)) : "";
+    job.base_model = r.model.path;
+    job.tokenizer_json = r.model.tokenizer;
+    job.chat_template = r.model.chat_template;
+    job.base_model_name = r.model.path;
+    jobs.push_back(job);
+  }
+  export_formats(jobs, run_dir / "adapter", std::move(model));
+}
+
 }  // namespace
 
 int run_train(const ParsedArgs& args) {
@@ -194,7 +214,9 @@ int run_train(const ParsedArgs& args) {
   run.stop = &g_stop_signal;
   const TrainReport report = train_lora(model, adapters, r, td, run);
   print_report(report, run_dir);
-  return report.stopped_by ? 128 + report.stopped_by : 0;
+  if (report.stopped_by) return 128 + report.stopped_by;
+  run_recipe_exports(r, run_dir, std::move(inputs.model));
+  return 0;
 }
 
 }  // namespace slm::cli
