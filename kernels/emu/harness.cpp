@@ -3,7 +3,7 @@
 // Each OS thread that runs blocks owns a pool of fibers (one per CUDA thread of the largest block
 // seen, stacks of 256 KiB with a guard page below, reused across blocks and launches). A fiber
 // runs a loop: run one CUDA thread's body, jump back to the scheduler, wait for the next block.
-// The scheduler resumes runnable threads in forward or reverse order until all have returned;
+// The scheduler resumes runnable threads in forward, reverse or shuffled order until all have returned;
 // when none can run it reports the deadlock.
 // Does not hold: the collectives (warp.cpp) or shared memory and cp.async (memory.cpp).
 #include <sys/mman.h>
@@ -80,6 +80,7 @@ struct Worker {
   const std::function<void()>* body = nullptr;
   void* tsan_self = nullptr;
   unsigned char end_token = 0;
+  std::vector<int> order;  // the scheduler's current pass
 };
 
 void fiber_main(bctx::transfer_t transfer);
@@ -190,16 +191,37 @@ void fiber_main(bctx::transfer_t transfer) {
 
 // --- one block ---------------------------------------------------------------------------------
 std::atomic<int> g_schedule{-1};
+std::atomic<std::uint64_t> g_seed{1};
 std::atomic<int> g_workers{0};
 
 Schedule current_schedule() {
   int value = g_schedule.load();
   if (value < 0) {
-    const char* env = std::getenv("SLM_EMU_SCHEDULE");
-    value = (env && std::string(env) == "reverse") ? 1 : 0;
+    const std::string env = std::getenv("SLM_EMU_SCHEDULE") ? std::getenv("SLM_EMU_SCHEDULE") : "";
+    value = env == "reverse" ? 1 : (env.rfind("shuffled", 0) == 0 ? 2 : 0);
+    if (value == 2 && env.size() > 9 && env[8] == ':') g_seed.store(std::strtoull(env.c_str() + 9, nullptr, 10));
     g_schedule.store(value);
   }
-  return value == 1 ? Schedule::reverse : Schedule::forward;
+  return static_cast<Schedule>(value);
+}
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The order of one scheduler pass over n threads.
+void pass_order(std::vector<int>& order, int n, Schedule schedule, std::uint64_t block, std::uint64_t pass) {
+  order.resize(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = schedule == Schedule::reverse ? n - 1 - i : i;
+  if (schedule != Schedule::shuffled) return;
+  std::uint64_t state = splitmix(g_seed.load() ^ splitmix(block * 0x100000001b3ull + pass));
+  for (int i = n - 1; i > 0; --i) {  // Fisher-Yates
+    state = splitmix(state);
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(state % static_cast<std::uint64_t>(i + 1))]);
+  }
 }
 
 void block_setup(Worker& worker, const LaunchConfig& config, unsigned linear_block) {
@@ -248,13 +270,15 @@ std::string run_block(Worker& worker, const LaunchConfig& config, unsigned linea
   block_setup(worker, config, linear_block);
   Block& block = worker.block;
   const int n = block.threads;
-  const bool reverse = current_schedule() == Schedule::reverse;
+  const Schedule schedule = current_schedule();
   tsan_release(&block.start_token);
   for (int i = 0; i < n; ++i) worker.fibers[i]->thread = i;
-  while (block.exited < n && !block.faulted) {
+  std::vector<int>& order = worker.order;
+  pass_order(order, n, schedule, linear_block, 0);
+  for (std::uint64_t pass = 1; block.exited < n && !block.faulted; ++pass) {
     bool progressed = false;
     for (int k = 0; k < n && !block.faulted; ++k) {
-      const int i = reverse ? n - 1 - k : k;
+      const int i = order[static_cast<std::size_t>(k)];
       if (block.state[i].wait != Wait::runnable) continue;
       tl_thread = &block.ctx[i];
       tl_fiber = worker.fibers[i].get();
@@ -265,6 +289,7 @@ std::string run_block(Worker& worker, const LaunchConfig& config, unsigned linea
       block.faulted = true;
       block.fault = describe_block(block) + ": deadlock: " + stall_report(block);
     }
+    if (schedule == Schedule::shuffled) pass_order(order, n, schedule, linear_block, pass);
   }
   tl_thread = nullptr;
   tl_fiber = nullptr;
@@ -392,8 +417,15 @@ ThreadCtx& this_thread() {
 
 void yield_to_scheduler() { fiber_yield(*tl_fiber); }
 
-void set_schedule(Schedule schedule) { g_schedule.store(schedule == Schedule::reverse ? 1 : 0); }
+void set_schedule(Schedule schedule, std::uint64_t seed) {
+  g_seed.store(seed);
+  g_schedule.store(static_cast<int>(schedule));
+}
 Schedule schedule() { return current_schedule(); }
+std::uint64_t schedule_seed() {
+  current_schedule();
+  return g_seed.load();
+}
 void set_worker_threads(int count) { g_workers.store(count); }
 
 void launch_kernel(const LaunchConfig& config, const std::function<void()>& thread_body) {

@@ -34,9 +34,11 @@ class KernelFault : public std::runtime_error {
   explicit KernelFault(const std::string& message) : std::runtime_error(message) {}
 };
 
-// The order in which the threads of a block are resumed. A race-free kernel gives identical
-// results under both; tests run kernels under both to expose missing barriers.
-enum class Schedule { forward, reverse };
+// The order in which the threads of a block are resumed on each pass of its scheduler: by
+// thread index, reversed, or a pseudo-random permutation per pass (seeded, reproducible). A
+// race-free kernel gives identical results under all; tests run kernels under several to expose
+// missing barriers.
+enum class Schedule { forward, reverse, shuffled };
 
 struct Block;  // harness.cpp
 
@@ -68,10 +70,12 @@ struct LaunchConfig {
 // Throws slm::Error for a bad configuration or a kernel fault.
 void launch_kernel(const LaunchConfig& config, const std::function<void()>& thread_body);
 
-// Harness settings; the environment sets their defaults: SLM_EMU_SCHEDULE=forward|reverse,
-// SLM_EMU_THREADS=<OS threads running blocks> (default: the machine's cores).
-void set_schedule(Schedule schedule);
+// Harness settings; the environment sets their defaults:
+// SLM_EMU_SCHEDULE=forward|reverse|shuffled[:seed], SLM_EMU_THREADS=<OS threads running blocks>
+// (default: the machine's cores).
+void set_schedule(Schedule schedule, std::uint64_t seed = 1);
 Schedule schedule();
+std::uint64_t schedule_seed();
 void set_worker_threads(int count);
 
 // The demangled name of a kernel function (best effort: the ELF symbol table of the program).

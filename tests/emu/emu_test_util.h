@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -17,13 +18,16 @@ namespace slm::emu::testing {
 // Sets the schedule for its lifetime and restores the previous one.
 class ScopedSchedule {
  public:
-  explicit ScopedSchedule(Schedule s) : previous_(schedule()) { set_schedule(s); }
-  ~ScopedSchedule() { set_schedule(previous_); }
+  explicit ScopedSchedule(Schedule s, std::uint64_t seed = 1) : previous_(schedule()), seed_(schedule_seed()) {
+    set_schedule(s, seed);
+  }
+  ~ScopedSchedule() { set_schedule(previous_, seed_); }
   ScopedSchedule(const ScopedSchedule&) = delete;
   ScopedSchedule& operator=(const ScopedSchedule&) = delete;
 
  private:
   Schedule previous_;
+  std::uint64_t seed_;
 };
 
 // The launch's error message ("" when it succeeded).

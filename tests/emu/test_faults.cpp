@@ -48,6 +48,14 @@ TEST(EmuFaults, MissingBarrierShowsAsScheduleDependentPoison) {
   int poisoned = 0;
   for (float v : forward) poisoned += std::isnan(v) ? 1 : 0;
   EXPECT_GT(poisoned, 0) << "reads before the writes must see the NaN poison of fresh shared memory";
+  {
+    ScopedSchedule shuffled(Schedule::shuffled, 99);
+    std::vector<float> out(64, 0.0f), in(64, 1.0f);
+    slm::cuda::launch(neighbour_kernel, dim3(1), dim3(64), 0, nullptr, in.data(), out.data(), false);
+    int nans = 0;
+    for (float v : out) nans += std::isnan(v) ? 1 : 0;
+    EXPECT_GT(nans, 0) << "a shuffled order also has readers run before the writers";
+  }
   // With the barrier both schedules agree and nothing reads poison.
   const auto good_forward = run_neighbour(Schedule::forward, true);
   const auto good_reverse = run_neighbour(Schedule::reverse, true);

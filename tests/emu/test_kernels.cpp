@@ -1,7 +1,7 @@
 // test_kernels.cpp — kernels/cuda run under the harness against their references: AdamW against
 // the CPU twin (kernels/cpu/adamw.h), the tensor-core GEMM against float64 on small and odd
-// shapes with both tile shapes and both load paths, and both under forward and reverse schedules
-// (identical bits, as a race-free kernel must give).
+// shapes with both tile shapes and both load paths, and under forward, reverse and shuffled
+// schedules (identical bits, as a race-free kernel must give).
 // Does not hold: layout tables (test_layouts.cpp), planted bugs (test_faults.cpp).
 #include <cmath>
 #include <cstdint>
@@ -118,20 +118,23 @@ TEST(EmuKernels, GemmMatchesFloat64OnSmallAndOddShapes) {
   }
 }
 
-TEST(EmuKernels, GemmGivesIdenticalBitsUnderBothSchedules) {
+TEST(EmuKernels, GemmGivesIdenticalBitsUnderEverySchedule) {
+  struct Order {
+    Schedule schedule;
+    std::uint64_t seed;
+  };
   for (const GemmCase& c : {GemmCase{33, 17, 40, 0}, GemmCase{31, 66, 57, 3}}) {
-    std::vector<float> forward, reverse;
-    {
-      ScopedSchedule s(Schedule::forward);
-      forward = run_gemm(c, slm::cuda::GemmTile::large, 3).out;
+    std::vector<float> first;
+    for (const Order order : {Order{Schedule::forward, 1}, Order{Schedule::reverse, 1}, Order{Schedule::shuffled, 1},
+                              Order{Schedule::shuffled, 12345}}) {
+      ScopedSchedule s(order.schedule, order.seed);
+      const std::vector<float> out = run_gemm(c, slm::cuda::GemmTile::large, 3).out;
+      if (first.empty()) first = out;
+      ASSERT_EQ(out.size(), first.size());
+      EXPECT_EQ(std::memcmp(out.data(), first.data(), out.size() * sizeof(float)), 0)
+          << "M " << c.m << " N " << c.n << " K " << c.k << " schedule " << static_cast<int>(order.schedule)
+          << " seed " << order.seed;
     }
-    {
-      ScopedSchedule s(Schedule::reverse);
-      reverse = run_gemm(c, slm::cuda::GemmTile::large, 3).out;
-    }
-    ASSERT_EQ(forward.size(), reverse.size());
-    EXPECT_EQ(std::memcmp(forward.data(), reverse.data(), forward.size() * sizeof(float)), 0)
-        << "M " << c.m << " N " << c.n << " K " << c.k;
   }
 }
 
