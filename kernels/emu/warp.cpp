@@ -105,7 +105,7 @@ float element(MmaInput input, std::uint16_t bits) {
 }
 
 void complete_mma(Block& block, int warp, const Collective& c) {
-  float a[16][16], bt[8][16], acc[16][8];  // bt[n][k] = B[k][n]
+  float a[16][16], b[16][8], acc[16][8];
   const auto input = static_cast<MmaInput>(c.param);
   for (int lane = 0; lane < 32; ++lane) {
     const auto* in = static_cast<const MmaIn*>(block.state[32 * warp + lane].in);
@@ -113,17 +113,21 @@ void complete_mma(Block& block, int warp, const Collective& c) {
     for (int i = 0; i < 8; ++i)
       a[g + 8 * ((i >> 1) & 1)][2 * t + (i & 1) + 8 * (i >= 4)] = element(input, half_of(in->a[i / 2], i & 1));
     for (int i = 0; i < 4; ++i)
-      bt[g][2 * t + (i & 1) + 8 * (i >= 2)] = element(input, half_of(in->b[i / 2], i & 1));
+      b[2 * t + (i & 1) + 8 * (i >= 2)][g] = element(input, half_of(in->b[i / 2], i & 1));
     for (int i = 0; i < 4; ++i) acc[g + 8 * (i >= 2)][2 * t + (i & 1)] = in->c[i];
   }
-  // Products of 16-bit inputs are exact; each dot product is summed in double and rounded once
-  // (the ISA leaves the order and the internal precision open, at least fp32).
-  for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 8; ++n) {
-      double sum = acc[m][n];
-      for (int k = 0; k < 16; ++k) sum += static_cast<double>(a[m][k]) * bt[n][k];
-      acc[m][n] = static_cast<float>(sum);
+  // Products of 16-bit inputs are exact; each dot product is summed in double in k order and
+  // rounded once (the ISA leaves the order and the internal precision open, at least fp32).
+  // The loop runs across n innermost so the eight sums of a row proceed side by side.
+  for (int m = 0; m < 16; ++m) {
+    double sum[8];
+    for (int n = 0; n < 8; ++n) sum[n] = acc[m][n];
+    for (int k = 0; k < 16; ++k) {
+      const double am = a[m][k];
+      for (int n = 0; n < 8; ++n) sum[n] += am * static_cast<double>(b[k][n]);
     }
+    for (int n = 0; n < 8; ++n) acc[m][n] = static_cast<float>(sum[n]);
+  }
   for (int lane = 0; lane < 32; ++lane) {
     auto* out = static_cast<float*>(block.state[32 * warp + lane].out);
     const int g = lane >> 2, t = lane & 3;
