@@ -28,7 +28,7 @@ expect() {
 expect 0 '^usage: slmtune COMMAND' -- "$slmtune" --help
 expect 2 '^usage: slmtune COMMAND' -- "$slmtune"
 expect 2 "unknown command 'trian'" -- "$slmtune" trian
-for c in prepare train eval export generate inspect version; do
+for c in prepare train eval export logits generate inspect version; do
   expect 0 "^usage: slmtune $c" -- "$slmtune" "$c" --help
 done
 expect 2 "unknown option '--lr'" -- "$slmtune" train x.yaml --lr 3
@@ -37,6 +37,13 @@ expect 2 "usage: slmtune train" -- "$slmtune" train x.yaml --bogus
 expect 2 "unexpected argument 'extra'" -- "$slmtune" train x.yaml extra
 expect 2 "needs FILE" -- "$slmtune" inspect
 expect 0 '^slmtune [0-9]+\.[0-9]+\.[0-9]+' -- "$slmtune" version
+expect 1 "not a directory; give a run directory" -- "$slmtune" export nowhere --format peft --out o
+mkdir -p empty_dir
+expect 1 "holds no adapter_config.json, training_state.h5 or recipe.yaml" -- "$slmtune" export empty_dir --out o
+expect 2 "resume and --no-resume exclude each other" -- "$slmtune" train "$src/recipes/quickstart.yaml" \
+  output.dir=cli_runs --resume x --no-resume
+expect 2 "is not a token id" -- "$slmtune" logits --model m --tokens 1,x --out o.safetensors
+expect 2 "--merge needs --adapter" -- "$slmtune" logits --model m --tokens 1 --merge --out o.safetensors
 
 # Recipe errors: exit 1, file:line:column, the closest key.
 cat > bad.yaml <<'YAML'

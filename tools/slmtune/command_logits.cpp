@@ -42,9 +42,9 @@ int run_logits(const ParsedArgs& args) {
   if (args.has("--tokens") == args.has("--text")) throw UsageError("give exactly one of --tokens and --text");
   if (args.has("--merge") && !args.has("--adapter")) throw UsageError("--merge needs --adapter");
   const std::filesystem::path model_path = args.get("--model");
-  auto weights = load_llama_model(model_path);
   const std::vector<std::int32_t> ids = args.has("--tokens") ? parse_token_list(args.get("--tokens"))
                                                              : load_model_tokenizer(model_path).encode(args.get("--text"), true);
+  auto weights = load_llama_model(model_path);
   const std::int64_t vocab = weights->config.vocab_size;
   for (std::int32_t id : ids)
     if (id >= vocab) throw UsageError("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
