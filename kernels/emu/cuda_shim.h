@@ -38,6 +38,16 @@ constexpr int warpSize = 32;
 inline void __syncthreads(std::source_location site = std::source_location::current()) {
   ::slm::emu::sync_block(site);
 }
+inline int __syncthreads_count(int predicate, std::source_location site = std::source_location::current()) {
+  return ::slm::emu::sync_block_count(predicate != 0, site);
+}
+inline int __syncthreads_and(int predicate, std::source_location site = std::source_location::current()) {
+  const int threads = static_cast<int>(blockDim.x * blockDim.y * blockDim.z);
+  return ::slm::emu::sync_block_count(predicate != 0, site) == threads ? 1 : 0;
+}
+inline int __syncthreads_or(int predicate, std::source_location site = std::source_location::current()) {
+  return ::slm::emu::sync_block_count(predicate != 0, site) > 0 ? 1 : 0;
+}
 inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location site = std::source_location::current()) {
   ::slm::emu::warp_sync(mask, site);
 }

@@ -255,6 +255,7 @@ void block_setup(Worker& worker, const LaunchConfig& config, unsigned linear_blo
   block.warp_tokens.assign(warps, 0);
   block.barrier_arrived = 0;
   block.barrier_generation = 0;
+  block.barrier_count[0] = block.barrier_count[1] = 0;
   block.exited = 0;
   block.faulted = false;
   block.fault.clear();

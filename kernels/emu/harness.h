@@ -83,6 +83,7 @@ std::string kernel_name(const void* kernel);
 
 // --- barriers and warp collectives (warp.cpp) ----------------------------------------------------
 void sync_block(const Site& site);
+int sync_block_count(bool predicate, const Site& site);  // __syncthreads_count: threads with predicate
 enum class ShflMode { idx, up, down, bxor };
 std::uint64_t warp_shfl(ShflMode mode, unsigned mask, std::uint64_t value, int operand, int width,
                         const Site& site);

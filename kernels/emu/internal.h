@@ -121,6 +121,8 @@ struct Block {
   std::vector<Warp> warps;
   int barrier_arrived = 0;
   std::uint32_t barrier_generation = 0;
+  int barrier_count[2] = {0, 0};   // __syncthreads_count predicates, by generation parity
+  int barrier_result[2] = {0, 0};
   int exited = 0;
   bool faulted = false;
   std::string fault;

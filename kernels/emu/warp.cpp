@@ -31,7 +31,7 @@ const char* op_name(Op op) {
 }
 
 // --- __syncthreads -------------------------------------------------------------------------------
-void sync_block(const Site& site) {
+int sync_block_count(bool predicate, const Site& site) {
   Block& block = this_block();
   ThreadState& me = this_state();
   if (block.exited > 0) {
@@ -43,6 +43,7 @@ void sync_block(const Site& site) {
   }
   const std::uint32_t generation = block.barrier_generation;
   tsan_release(&block.barrier_token[generation & 1]);
+  block.barrier_count[generation & 1] += predicate ? 1 : 0;
   me.wait = Wait::barrier;
   me.site = site;
   if (++block.barrier_arrived == block.threads) {
@@ -62,12 +63,18 @@ void sync_block(const Site& site) {
             describe_threads(elsewhere) + " at __syncthreads " + describe_site(other));
     for (int i = 0; i < block.threads; ++i) block.state[i].wait = Wait::runnable;
     block.barrier_arrived = 0;
+    block.barrier_result[generation & 1] = block.barrier_count[generation & 1];
+    block.barrier_count[generation & 1] = 0;
     ++block.barrier_generation;
   } else {
     yield_to_scheduler();
   }
   tsan_acquire(&block.barrier_token[generation & 1]);
+  // Generation g + 2, which reuses this slot, cannot complete before every thread is past g.
+  return block.barrier_result[generation & 1];
 }
+
+void sync_block(const Site& site) { sync_block_count(false, site); }
 
 // --- the rendezvous ------------------------------------------------------------------------------
 namespace {

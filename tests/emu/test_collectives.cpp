@@ -1,7 +1,8 @@
 // test_collectives.cpp — correct use of what the harness emulates, against host-computed
 // expectations: shuffles (idx, up, down, xor; full and sub-warp widths; 4- and 8-byte values),
-// votes, __syncwarp, global and shared atomics across blocks, dynamic shared memory, 3-D blocks
-// and partial warps, cp.async zero-fill and wait_group ordering, the bf16/fp16 conversions.
+// votes, __syncthreads_count/and/or, __syncwarp, global and shared atomics across blocks,
+// dynamic shared memory, 3-D blocks and partial warps, cp.async zero-fill and wait_group
+// ordering, the bf16/fp16 conversions.
 // Does not hold: fragment layouts (test_layouts.cpp), planted bugs (test_faults.cpp).
 #include <cuda_runtime.h>
 
@@ -81,6 +82,35 @@ TEST(EmuCollectives, Votes) {
     EXPECT_EQ(out[32 + t], 1u);
     EXPECT_EQ(out[64 + t], 0u);
     EXPECT_EQ(out[96 + t], 1u);
+  }
+}
+
+// __syncthreads_count / _and / _or over 96 threads, twice in a row (the generations alternate).
+__global__ void sync_count_kernel(int* out) {
+  const int t = static_cast<int>(threadIdx.x);
+  const int a = __syncthreads_count(t % 4 == 0);
+  const int b = __syncthreads_and(t < 96);
+  const int c = __syncthreads_or(t == 95);
+  const int d = __syncthreads_count(t >= 90);
+  if (t == 0 || t == 95) {
+    out[(t ? 4 : 0) + 0] = a;
+    out[(t ? 4 : 0) + 1] = b;
+    out[(t ? 4 : 0) + 2] = c;
+    out[(t ? 4 : 0) + 3] = d;
+  }
+}
+
+TEST(EmuCollectives, SyncthreadsCountAndOr) {
+  for (Schedule schedule : {Schedule::forward, Schedule::reverse, Schedule::shuffled}) {
+    ScopedSchedule scoped(schedule);
+    std::vector<int> out(8, -1);
+    slm::cuda::launch(sync_count_kernel, dim3(1), dim3(96), 0, nullptr, out.data());
+    for (int who = 0; who < 2; ++who) {
+      EXPECT_EQ(out[4 * who + 0], 24);
+      EXPECT_EQ(out[4 * who + 1], 1);
+      EXPECT_EQ(out[4 * who + 2], 1);
+      EXPECT_EQ(out[4 * who + 3], 6);
+    }
   }
 }
 
