@@ -6,6 +6,7 @@
 // The scheduler resumes runnable threads in forward, reverse or shuffled order until all have returned;
 // when none can run it reports the deadlock.
 // Does not hold: the collectives (warp.cpp) or shared memory and cp.async (memory.cpp).
+#include <signal.h>  // sigaction, sigaltstack: naming a CUDA thread whose fiber stack overflowed
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <boost/context/detail/fcontext.hpp>  // make_fcontext, jump_fcontext: the raw context switch
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -318,8 +320,59 @@ struct Job {
   unsigned fault_block = 0;
 };
 
+// --- a fiber stack overflow: the guard page faults; the handler names the CUDA thread ----------------
+struct sigaction g_previous_segv;
+
+void on_segv(int signal, siginfo_t* info, void* context) {
+  const Fiber* fiber = tl_fiber;
+  const auto* address = static_cast<const char*>(info->si_addr);
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  if (fiber && tl_thread && address >= static_cast<const char*>(fiber->mapping) &&
+      address < static_cast<const char*>(fiber->mapping) + page) {
+    const ThreadCtx& t = *tl_thread;
+    char message[256];
+    const int length = std::snprintf(message, sizeof(message),
+                                     "emulation harness: the stack of CUDA thread %d of block (%u,%u,%u) overflowed "
+                                     "its %zu KiB (large local arrays or deep recursion in the kernel)\n",
+                                     t.linear, t.block_idx.x, t.block_idx.y, t.block_idx.z, k_stack_bytes / 1024);
+    if (length > 0) (void)!write(2, message, static_cast<std::size_t>(length));
+  } else if (g_previous_segv.sa_flags & SA_SIGINFO) {
+    if (g_previous_segv.sa_sigaction) return g_previous_segv.sa_sigaction(signal, info, context);
+  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN) {
+    return g_previous_segv.sa_handler(signal);
+  }
+  ::signal(SIGSEGV, SIG_DFL);  // returning re-runs the access, which now ends the process
+}
+
+// Each OS thread that runs fibers gets an alternate signal stack (unless a sanitizer gave it one):
+// the overflowing stack cannot run the handler.
+void prepare_overflow_report() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_sigaction = on_segv;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &g_previous_segv);
+  });
+  thread_local std::vector<char> alternate;
+  stack_t current{};
+  if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
+    alternate.resize(64 * 1024);
+    stack_t stack{};
+    stack.ss_sp = alternate.data();
+    stack.ss_size = alternate.size();
+    sigaltstack(&stack, nullptr);
+  }
+}
+
 Worker& this_worker() {
   thread_local Worker worker;
+  thread_local bool prepared = false;
+  if (!prepared) {
+    prepare_overflow_report();
+    prepared = true;
+  }
 #if SLM_EMU_TSAN
   if (!worker.tsan_self) worker.tsan_self = __tsan_get_current_fiber();
 #endif

@@ -3,7 +3,8 @@
 // a missing barrier (results differ between the forward and reverse schedules and read poison),
 // a divergent barrier, a barrier after some threads returned, a deadlock, an out-of-bounds
 // shared access (checked index and a raw-pointer write into the redzone), a misaligned ldmatrix,
-// a read of a cp.async destination before its wait, and bad warp member masks.
+// a read of a cp.async destination before its wait, bad warp member masks, and a fiber stack
+// overflow (a death test: the guard page ends the process with a message).
 // Does not hold: correct-use tests (test_collectives.cpp, test_kernels.cpp).
 #include <cuda_runtime.h>
 
@@ -293,6 +294,22 @@ TEST(EmuFaults, MmaWithoutAllLanesIsReported) {
       [&] { slm::cuda::launch(mma_in_divergent_code_kernel, dim3(1), dim3(32), 0, nullptr, out.data()); });
   EXPECT_THAT(message, HasSubstr("mma.sync.m16n8k16"));
   EXPECT_THAT(message, HasSubstr("needs all 32 lanes"));
+}
+
+// --- a fiber stack overflow -------------------------------------------------------------------------
+__attribute__((noinline)) float deep(int depth) {
+  volatile float frame[1024];  // 4 KiB per level
+  frame[depth % 1024] = static_cast<float>(depth);
+  return depth == 0 ? frame[0] : deep(depth - 1) + frame[depth % 1024];
+}
+
+__global__ void stack_overflow_kernel(float* out) { out[threadIdx.x] = deep(threadIdx.x == 3 ? 200 : 1); }
+
+TEST(EmuFaultsDeathTest, StackOverflowNamesTheThread) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  std::vector<float> out(32);
+  EXPECT_DEATH(slm::cuda::launch(stack_overflow_kernel, dim3(1), dim3(32), 0, nullptr, out.data()),
+               "the stack of CUDA thread 3 of block \\(0,0,0\\) overflowed");
 }
 
 }  // namespace
