@@ -6,7 +6,7 @@
 // build of kernels/cuda/*.cu puts first on its include path. Does not hold: inline PTX (the
 // wrappers in kernels/cuda/ptx.cuh call the harness directly), static shared arrays
 // (SLM_SHARED in kernels/cuda/shared.cuh), or the host runtime (kernels/emu/runtime.h).
-// `__shared__` is deliberately left undefined: kernels declare shared arrays with SLM_SHARED.
+// `__shared__` expands to a static_assert: kernels declare shared arrays with SLM_SHARED.
 #pragma once
 
 #include <atomic>
@@ -27,6 +27,8 @@
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
 #define __restrict__ __restrict
+#define __shared__ \
+  static_assert(false, "declare shared arrays with SLM_SHARED(type, name, count) (kernels/cuda/shared.cuh)");
 
 #define threadIdx (::slm::emu::this_thread().thread_idx)
 #define blockIdx (::slm::emu::this_thread().block_idx)
