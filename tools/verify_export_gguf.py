@@ -27,15 +27,14 @@ the Python running this (the project venv), and a built slmtune.
 
     /work/venv/bin/python tools/verify_export_gguf.py [--adapter RUN/adapter] [--build build]
 
-Without --adapter it trains one (recipes/quickstart.yaml, train.max_steps=2) first. The exports
-are written through the library by the test binary (test_export_gguf's disabled
-ExportGgufTool test) until `slmtune export` writes GGUF files.
+Without --adapter it trains one (recipes/quickstart.yaml, train.max_steps=2) first. Every model
+and adapter file is written by `slmtune export` (the base alone: the adapter with B = 0, merged);
+the tokenizer GGUFs by test_export_gguf's disabled ExportGgufTool test.
 """
 import argparse
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,19 +112,22 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     adapter = args.adapter or train_adapter(slmtune, work)
 
-    export(tester, args.model, adapter, work)
-    rs_adapter, rs_work = rslora_copy(adapter, work)
-    export(tester, args.model, rs_adapter, rs_work, lora_only=True)
+    files = export(slmtune, args.model, adapter, work)
+    rs_adapter, rs_work = variant(adapter, work / "rslora", rslora=True)
+    files["rsLoRA"] = export_one(slmtune, args.model, rs_adapter, rs_work, "gguf-lora", "f16")
+    zero_adapter, zero_work = variant(adapter, work / "zero", zero_b=True)
+    files["base F16"] = export_one(slmtune, args.model, zero_adapter, zero_work, "gguf", "f16")
+    run([tester, "--gtest_also_run_disabled_tests", "--gtest_filter=ExportGgufTool.*"],
+        env=dict(os.environ, SLM_VERIFY_OUT=str(work)))
 
     import llama_cpp
     tokens = [int(t) for t in llama_cpp.Llama(model_path=str(args.model), vocab_only=True, verbose=False)
               .tokenize(args.text.encode(), add_bos=False, special=True)]
     base = slmtune_logits(slmtune, work / "base.safetensors", args.model, tokens)
     merged = slmtune_logits(slmtune, work / "merged.safetensors", args.model, tokens, adapter, merge=True)
-    unmerged = {a: slmtune_logits(slmtune, w / "unmerged.safetensors", args.model, tokens, a)
-                for a, w in ((adapter, work), (rs_adapter, rs_work))}
-    own = {t: slmtune_logits(slmtune, work / f"own.{t}.safetensors", work / f"merged.{t}.gguf", tokens)
-           for t in ("F16", "Q8_0")}
+    unmerged = {a: slmtune_logits(slmtune, a.parent / "unmerged.safetensors", args.model, tokens, a)
+                for a in (adapter, rs_adapter)}
+    own = {t: slmtune_logits(slmtune, work / f"own.{t}.safetensors", files[t], tokens) for t in ("F16", "Q8_0")}
 
     print(f"\nmodel {args.model.name}, adapter {adapter}, {len(tokens)} tokens, vocabulary {base.shape[1]}")
     print(f"llama-cpp-python {llama_cpp.__version__}; reference: slmtune logits (fp32)")
@@ -135,16 +137,16 @@ def main():
     print("llama.cpp vs slmtune:")
     results = {}
     for t in ("F16", "Q8_0"):
-        got = llama_cpp_logits(work / f"merged.{t}.gguf", tokens)
+        got = llama_cpp_logits(files[t], tokens)
         results[t] = compare(f"merged {t} GGUF (llama.cpp) vs slmtune fp32 merge", got, merged)
         compare(f"merged {t} GGUF (llama.cpp) vs slmtune on the same file", got, own[t])
         compare(f"merged {t} GGUF read by slmtune vs slmtune fp32 merge", own[t], merged)
     cpp_base = llama_cpp_logits(args.model, tokens)
-    for a, w, label in ((adapter, work, "LoRA"), (rs_adapter, rs_work, "rsLoRA")):
-        got = llama_cpp_logits(work / "base.F16.gguf", tokens, lora=w / "lora.F16.gguf")
+    for a, label in ((adapter, "LoRA"), (rs_adapter, "rsLoRA")):
+        got = llama_cpp_logits(files["base F16"], tokens, lora=files[label])
         results[f"F16 base + {label}"] = compare(f"F16 base GGUF + {label} F16 GGUF (llama.cpp) vs slmtune unmerged",
                                                  got, unmerged[a])
-        got = llama_cpp_logits(args.model, tokens, lora=w / "lora.F16.gguf")
+        got = llama_cpp_logits(args.model, tokens, lora=files[label])
         compare(f"Q4_1 base + {label} F16 GGUF (llama.cpp) vs slmtune unmerged", got, unmerged[a])
         compare(f"  its effect: llama.cpp (+{label} - base) vs slmtune's", got - cpp_base, unmerged[a] - base)
     compare("llama.cpp base alone vs slmtune base (Q4_1, for scale)", cpp_base, base)
@@ -180,22 +182,33 @@ def check_tokenizers(work):
             sys.exit(f"verify_export_gguf.py: llama.cpp tokenizes the exported {name} tokenizer differently")
 
 
-def export(tester, model, adapter, out, lora_only=False):
-    """lora.F16.gguf (and base.F16.gguf, merged.F16.gguf, merged.Q8_0.gguf) in `out`, by the library."""
-    env = dict(os.environ, SLM_VERIFY_BASE=str(model), SLM_VERIFY_ADAPTER=str(adapter), SLM_VERIFY_OUT=str(out))
-    if lora_only:
-        env["SLM_VERIFY_LORA_ONLY"] = "1"
-    run([tester, "--gtest_also_run_disabled_tests", "--gtest_filter=ExportGgufTool.*"], env=env)
+def export_one(slmtune, model, adapter, out, fmt, dtype):
+    """`slmtune export` of one format; returns the .gguf file it wrote."""
+    target = out / f"{fmt}-{dtype}"
+    run([slmtune, "export", adapter, "--model", model, "--format", fmt, "--dtype", dtype, "--out", target, "--force"])
+    written = sorted(target.glob("*.gguf"))
+    assert len(written) == 1, written
+    return written[0]
 
 
-def rslora_copy(adapter, work):
-    """The adapter's weights with use_rslora: true, in <work>/rslora/adapter."""
-    out = work / "rslora"
+def export(slmtune, model, adapter, work):
+    return {"F16": export_one(slmtune, model, adapter, work, "gguf", "f16"),
+            "Q8_0": export_one(slmtune, model, adapter, work, "gguf", "q8_0"),
+            "LoRA": export_one(slmtune, model, adapter, work, "gguf-lora", "f16")}
+
+
+def variant(adapter, out, rslora=False, zero_b=False):
+    """A copy of the adapter in <out>/adapter: read as rsLoRA (use_rslora: true, same weights), or
+    with every lora_B zero (merged, that is the base model alone)."""
+    from safetensors.numpy import save_file
     (out / "adapter").mkdir(parents=True, exist_ok=True)
     config = json.loads((adapter / "adapter_config.json").read_text())
-    config["use_rslora"] = True
+    config["use_rslora"] = config.get("use_rslora", False) or rslora
     (out / "adapter" / "adapter_config.json").write_text(json.dumps(config, indent=2))
-    shutil.copyfile(adapter / "adapter_model.safetensors", out / "adapter" / "adapter_model.safetensors")
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    if zero_b:
+        tensors = {k: (np.zeros_like(v) if ".lora_B." in k else v) for k, v in tensors.items()}
+    save_file(tensors, str(out / "adapter" / "adapter_model.safetensors"))
     return out / "adapter", out
 
 

@@ -14,13 +14,13 @@
 //    GGUF with weights and tokenizer; a base whose tokenizer does not fit the model is an error;
 //  - write_gguf_lora: A and B rebuilt from the tensors (undoing the permutation of lora_b),
 //    llama.cpp's scale alpha / r, the rsLoRA rescaling, DoRA refused.
-// The disabled ExportGgufTool test is tools/verify_export_gguf.py's way to write its exports.
+// The disabled ExportGgufTool test writes tokenizer GGUFs for tools/verify_export_gguf.py.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <bit>
 #include <cmath>
-#include <cstdlib>  // getenv, for the verification exports
+#include <cstdlib>  // getenv, for the verification helper
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -33,11 +33,9 @@
 #include "checkpoints/gguf_quants.h"
 #include "checkpoints/gguf_write.h"
 #include "checkpoints/model_loader.h"
-#include "checkpoints/peft_adapter.h"
 #include "data/model_assets.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
-#include "train/lora/merge.h"
 
 namespace slm {
 namespace {
@@ -650,30 +648,16 @@ TEST(ExportGgufLora, RefusesDoraAndOtherTypes) {
   EXPECT_FALSE(fs::exists(tmp.path / "d.gguf"));
 }
 
-// Not a test: the exports tools/verify_export_gguf.py loads in llama.cpp, written through the
-// library (run with --gtest_also_run_disabled_tests). Environment: SLM_VERIFY_BASE (a GGUF),
-// SLM_VERIFY_ADAPTER (a PEFT adapter directory), SLM_VERIFY_OUT (a directory). Writes
-// lora.F16.gguf, and unless SLM_VERIFY_LORA_ONLY is set, base.F16.gguf (the base model alone),
-// merged.F16.gguf, merged.Q8_0.gguf and tokenizer.<name>.gguf for the fixture tokenizers
-// smollm2, llama3 and qwen2 (tokenizer metadata from their tokenizer.json, no tensors).
-TEST(ExportGgufTool, DISABLED_WriteVerificationExports) {
-  const char* base = std::getenv("SLM_VERIFY_BASE");
-  const char* adapter_dir = std::getenv("SLM_VERIFY_ADAPTER");
+// Not a test: GGUF files holding only the tokenizer metadata built from the fixture tokenizers'
+// tokenizer.json (smollm2, llama3, qwen2), for tools/verify_export_gguf.py to load in llama.cpp
+// (run with --gtest_also_run_disabled_tests). Writes <SLM_VERIFY_OUT>/tokenizer.<name>.gguf.
+TEST(ExportGgufTool, DISABLED_WriteTokenizerGgufs) {
   const char* out = std::getenv("SLM_VERIFY_OUT");
-  ASSERT_TRUE(base && adapter_dir && out) << "set SLM_VERIFY_BASE, SLM_VERIFY_ADAPTER and SLM_VERIFY_OUT";
-  auto weights = load_llama_model(base);
-  LoraAdapters adapters(weights->config, read_peft_config(adapter_dir));
-  load_peft_weights(adapters, adapter_dir);
-  write_gguf_lora(adapters, weights->config, fs::path(out) / "lora.F16.gguf", GgmlType::F16, fs::path(base).stem().string());
-  if (std::getenv("SLM_VERIFY_LORA_ONLY")) return;
+  ASSERT_TRUE(out) << "set SLM_VERIFY_OUT to a directory";
   for (const char* name : {"smollm2", "llama3", "qwen2"}) {
     const fs::path gguf = tokenizer_gguf(name, out);
     fs::rename(gguf, fs::path(out) / ("tokenizer." + std::string(name) + ".gguf"));
   }
-  write_gguf_model(*weights, base, fs::path(out) / "base.F16.gguf", GgmlType::F16);
-  merge_lora(*weights, adapters);
-  for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0})
-    write_gguf_model(*weights, base, fs::path(out) / ("merged." + std::string(ggml_type_name(type)) + ".gguf"), type);
 }
 
 }  // namespace
