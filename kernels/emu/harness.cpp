@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "kernels/emu/internal.h"
+#include "kernels/emu/runtime.h"  // max_dynamic_shared
 #include "train/core/error.h"
 
 #if defined(__SANITIZE_ADDRESS__)  // the AddressSanitizer build (SLM_ASAN) must know the stacks
@@ -495,6 +496,9 @@ void launch_kernel(const LaunchConfig& config, const std::function<void()>& thre
   if (config.dynamic_shared > k_max_shared)
     SLM_FAIL("launch of ", name(), ": ", config.dynamic_shared, " bytes of dynamic shared memory exceed the ",
              k_max_shared, " a block can have");
+  if (config.dynamic_shared > max_dynamic_shared(config.kernel))
+    SLM_FAIL("launch of ", name(), ": ", config.dynamic_shared, " bytes of dynamic shared memory need ",
+             "cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) first (above 48 KiB)");
   static Pool pool;
   Job job;
   job.config = &config;

@@ -20,7 +20,7 @@ std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to *
 SharedAllocation& allocate(Block& block, const SharedSite* site, const char* name, std::size_t bytes) {
   const std::size_t offset = round_up(block.shared_used, 128);
   const std::size_t end = offset + round_up(bytes, 16) + k_redzone_bytes;
-  if (end > block.shared_capacity || offset + bytes > k_max_shared + 64 * k_redzone_bytes)
+  if (end > block.shared_capacity)
     fault(std::string("shared memory exhausted allocating ") + name + " (" + std::to_string(bytes) + " bytes)");
   harness_fill(block.shared + offset, k_poison, bytes);
   harness_fill(block.shared + offset + bytes, k_redzone, end - offset - bytes);
@@ -75,6 +75,10 @@ void* shared_static(const SharedSite& site) {
   if (block.static_bytes > k_max_static_shared)
     fault(std::string("static shared memory exceeds 48 KiB with ") + site.name + " (" + std::to_string(site.bytes) +
           " bytes); use dynamic shared memory for more");
+  if (block.static_bytes + block.config->dynamic_shared > k_max_shared)
+    fault(std::string("static (") + std::to_string(block.static_bytes) + " bytes with " + site.name +
+          ") and dynamic (" + std::to_string(block.config->dynamic_shared) + " bytes) shared memory exceed the " +
+          std::to_string(k_max_shared) + " bytes of a block");
   return block.shared + allocate(block, &site, site.name, site.bytes).offset;
 }
 

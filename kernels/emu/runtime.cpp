@@ -3,14 +3,20 @@
 // Does not hold: kernel launching (harness.cpp).
 #include "kernels/emu/runtime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 namespace {
 
 thread_local cudaError_t tl_last_error = cudaSuccess;
+
+std::mutex g_attribute_mutex;
+std::map<const void*, std::size_t> g_max_dynamic_shared;  // the emulated device's kernel attributes
 
 cudaError_t record(cudaError_t error) {
   if (error != cudaSuccess) tl_last_error = error;
@@ -141,4 +147,18 @@ cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
   return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value) {
+  if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > 227 * 1024)
+    return record(cudaErrorInvalidValue);
+  std::lock_guard lock(g_attribute_mutex);
+  g_max_dynamic_shared[kernel] = static_cast<std::size_t>(value);
+  return cudaSuccess;
+}
+
+std::size_t slm::emu::max_dynamic_shared(const void* kernel) {
+  std::lock_guard lock(g_attribute_mutex);
+  const auto it = g_max_dynamic_shared.find(kernel);
+  return it == g_max_dynamic_shared.end() ? 48 * 1024 : std::max<std::size_t>(it->second, 48 * 1024);
 }

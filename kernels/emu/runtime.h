@@ -77,3 +77,17 @@ cudaError_t cudaEventDestroy(cudaEvent_t event);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+
+// Only the attribute launches check: more than 48 KiB of dynamic shared memory needs it on a GPU,
+// so the harness refuses such a launch without it as well.
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value);
+template <typename T>
+cudaError_t cudaFuncSetAttribute(T* kernel, cudaFuncAttribute attribute, int value) {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), attribute, value);
+}
+
+namespace slm::emu {
+// The dynamic shared memory a kernel may use (48 KiB unless cudaFuncSetAttribute raised it).
+std::size_t max_dynamic_shared(const void* kernel);
+}  // namespace slm::emu

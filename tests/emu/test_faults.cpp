@@ -173,6 +173,20 @@ TEST(EmuFaults, OutOfBoundsDynamicSharedIndexIsReported) {
   EXPECT_THAT(message, HasSubstr("index 16 of dynamic shared memory[16]"));
 }
 
+TEST(EmuFaults, LargeDynamicSharedMemoryNeedsTheAttribute) {
+  std::vector<float> out(32);
+  const std::size_t bytes = 64 * 1024;
+  std::string message = launch_error(
+      [&] { slm::cuda::launch(dynamic_out_of_bounds_kernel, dim3(1), dim3(32), bytes, nullptr, out.data()); });
+  EXPECT_THAT(message, HasSubstr("need cudaFuncSetAttribute"));
+  ASSERT_EQ(cudaFuncSetAttribute(dynamic_out_of_bounds_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(bytes)),
+            cudaSuccess);
+  message = launch_error(
+      [&] { slm::cuda::launch(dynamic_out_of_bounds_kernel, dim3(1), dim3(32), bytes, nullptr, out.data()); });
+  EXPECT_EQ(message, "");
+}
+
 // --- ldmatrix alignment --------------------------------------------------------------------------
 __global__ void misaligned_ldmatrix_kernel(std::uint32_t* out) {
   SLM_SHARED(std::uint16_t, rows, 8 * 9);
