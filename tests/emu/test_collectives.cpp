@@ -2,7 +2,7 @@
 // expectations: shuffles (idx, up, down, xor; full and sub-warp widths; 4- and 8-byte values),
 // votes, __syncthreads_count/and/or, __syncwarp, global and shared atomics across blocks,
 // dynamic shared memory, 3-D blocks and partial warps, cp.async zero-fill and wait_group
-// ordering, the bf16/fp16 conversions.
+// ordering, math intrinsics, the bf16/fp16 conversions.
 // Does not hold: fragment layouts (test_layouts.cpp), planted bugs (test_faults.cpp).
 #include <cuda_runtime.h>
 
@@ -209,6 +209,41 @@ TEST(EmuCollectives, CpAsyncZeroFillAndGroups) {
   slm::cuda::launch(cp_async_kernel, dim3(1), dim3(32), 0, nullptr, in, out.data());
   const float expected[8] = {1, 2, 3, 0, 5, 0, 9, 0};
   for (int i = 0; i < 8; ++i) EXPECT_EQ(out[i], expected[i]) << i;
+}
+
+__global__ void intrinsics_kernel(float* f, int* i) {
+  f[0] = __expf(1.0f);
+  f[1] = rsqrtf(4.0f);
+  f[2] = __fdividef(1.0f, 8.0f);
+  f[3] = __saturatef(1.5f);
+  f[4] = __fmaf_rn(2.0f, 3.0f, 1.0f);
+  f[5] = max(2.0f, -1.0f);
+  f[6] = __uint_as_float(0x3f800000u);
+  i[0] = __popc(0xf0f0u);
+  i[1] = __clz(1);
+  i[2] = __ffs(8);
+  i[3] = static_cast<int>(__brev(1u) >> 31);
+  i[4] = min(3, -7);
+  i[5] = static_cast<int>(__float_as_uint(1.0f) >> 23);
+}
+
+TEST(EmuCollectives, MathIntrinsics) {
+  std::vector<float> f(7);
+  std::vector<int> i(6);
+  slm::cuda::launch(intrinsics_kernel, dim3(1), dim3(1), 0, nullptr, f.data(), i.data());
+  EXPECT_NEAR(f[0], 2.7182817f, 1e-6f);
+  EXPECT_EQ(f[1], 0.5f);
+  EXPECT_EQ(f[2], 0.125f);
+  EXPECT_EQ(f[3], 1.0f);
+  EXPECT_EQ(f[4], 7.0f);
+  EXPECT_EQ(f[5], 2.0f);
+  EXPECT_EQ(f[6], 1.0f);
+  EXPECT_EQ(i[0], 8);
+  EXPECT_EQ(i[1], 31);
+  EXPECT_EQ(i[2], 4);
+  EXPECT_EQ(i[3], 1);
+  EXPECT_EQ(i[4], -7);
+  EXPECT_EQ(i[5], 127);
 }
 
 TEST(EmuCollectives, SixteenBitConversionsRoundToNearestEven) {
