@@ -10,7 +10,7 @@ own transformers logits. Then for each model (a tiny fixture and the real SmolLM
 Q4_1 GGUF by default) it:
   1. takes a PEFT adapter (a fixture adapter, --adapter DIR, or a seeded random one on all seven
      linear layers, big enough to move the logits),
-  2. exports base + adapter merged with slmtune's write_hf_model_dir (checkpoints/export_hf.h),
+  2. exports base + adapter merged (`slmtune export --format merged`, checkpoints/export_hf.h),
   3. asks `slmtune logits --merge` for slmtune's merged logits on a token sequence,
   4. loads the export with transformers (AutoModelForCausalLM, float32, eager attention) and
      compares its logits: max abs and max relative error (|d| / max(1, |ref|)), against 1e-4;
@@ -20,9 +20,9 @@ Q4_1 GGUF by default) it:
      and chat-template renderings tokenized by `slmtune logits --text` — plus the chat template,
      eos / end-of-turn ids in generation_config.json.
 
-The export step: `slmtune export` exports a run's checkpoint; for a model + adapter that no run
-produced this script uses the test binary's helper (test_export_hf, ExportHf.DISABLED_FromEnvironment),
-which calls the same write_hf_model_dir.
+Exports are made as a user makes them: `slmtune export ADAPTER_DIR --format merged --model BASE
+--out DIR --dtype DTYPE` (which calls write_hf_model_dir). The fixture models have no tokenizer, so
+their base is a copy with the Qwen 2 fixture tokenizer beside it.
 
 Run with the project's venv (torch, transformers, peft, gguf, safetensors):
   /work/venv/bin/python tools/verify_export_merged.py [--build build-hf] [--dtype f32]
@@ -95,8 +95,9 @@ def dims(model):
             c.get("num_key_value_heads", h), c.get("head_dim", c["hidden_size"] // h), c["vocab_size"])
 
 
-def random_adapter(model, out_dir, rank=8, alpha=16, seed=0):
-    """A PEFT adapter on all seven linear layers: A kaiming-uniform like PEFT, B ~ N(0, 0.05)."""
+def random_adapter(model, out_dir, rank=8, alpha=16, seed=0, zero_b=False):
+    """A PEFT adapter on all seven linear layers: A kaiming-uniform like PEFT, B ~ N(0, 0.05)
+    (or B = 0, PEFT's initialization)."""
     layers, d, f, h, g, e, _ = dims(model)
     shapes = {"q_proj": (h * e, d), "k_proj": (g * e, d), "v_proj": (g * e, d), "o_proj": (d, h * e),
               "gate_proj": (f, d), "up_proj": (f, d), "down_proj": (d, f)}
@@ -109,7 +110,8 @@ def random_adapter(model, out_dir, rank=8, alpha=16, seed=0):
             key = f"base_model.model.model.layers.{i}.{part}.{m}"
             bound = 1.0 / np.sqrt(inp)
             tensors[key + ".lora_A.weight"] = rng.uniform(-bound, bound, (rank, inp)).astype(np.float32)
-            tensors[key + ".lora_B.weight"] = rng.normal(0.0, 0.05, (out, rank)).astype(np.float32)
+            b = np.zeros((out, rank)) if zero_b else rng.normal(0.0, 0.05, (out, rank))
+            tensors[key + ".lora_B.weight"] = b.astype(np.float32)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out_dir / "adapter_model.safetensors"), metadata={"format": "pt"})
     config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": alpha,
@@ -130,14 +132,26 @@ def fixture_adapter(case, out_dir):
     return out_dir
 
 
+def base_with_tokenizer(args, model):
+    """The fixture models have no tokenizer: a copy of the fixture with the Qwen 2 fixture tokenizer
+    beside it (an HF directory as a user would have one). Other models as they are."""
+    if model.suffix == ".gguf" or (model / "tokenizer.json").exists():
+        return model
+    base = args.work / f"base-{model.name}"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(model, base, ignore=shutil.ignore_patterns("reference.safetensors"))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(FIXTURES / "tokenizers" / "qwen2" / name, base / name)
+    return base
+
+
 def export(args, model, adapter, out_dir, dtype):
-    # The fixture models have no tokenizer: give them the Qwen 2 fixture's (as model.tokenizer would).
-    tokenizer = "" if model.suffix == ".gguf" or (model / "tokenizer.json").exists() else \
-        FIXTURES / "tokenizers" / "qwen2" / "tokenizer.json"
-    env = dict(os.environ, SLM_EXPORT_MODEL=str(model), SLM_EXPORT_ADAPTER=str(adapter or ""),
-               SLM_EXPORT_OUT=str(out_dir), SLM_EXPORT_DTYPE=dtype, SLM_EXPORT_TOKENIZER=str(tokenizer))
-    run([args.build / "tests" / "test_export_hf", "--gtest_also_run_disabled_tests",
-         "--gtest_filter=ExportHf.DISABLED_FromEnvironment"], env=env)
+    """`slmtune export ADAPTER --format merged --model BASE`; without an adapter, one with B = 0
+    (merging adds exact zeros: the export is the base model)."""
+    if adapter is None:
+        adapter = random_adapter(model, args.work / f"adapter-zero-{model.name}", zero_b=True)
+    run([args.build / "slmtune", "export", adapter, "--format", "merged", "--model", model, "--out", out_dir,
+         "--dtype", dtype, "--force"])
     return sorted(p.name for p in out_dir.iterdir())
 
 
@@ -218,8 +232,8 @@ def verify(args, name, model, adapter, tokens, dtype, report, tokenizer=False):
     out_dir = args.work / f"{name}-{dtype}"
     shutil.rmtree(out_dir, ignore_errors=True)
     files = export(args, model, adapter, out_dir, dtype)
-    report(f"== {name}: base {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}, adapter "
-           f"{adapter.name if adapter else 'none'}, export dtype {dtype}")
+    shown = lambda p: p.relative_to(ROOT) if p.is_relative_to(ROOT) else p  # noqa: E731
+    report(f"== {name}: base {shown(model)}, adapter {shown(adapter) if adapter else 'none'}, export dtype {dtype}")
     report(f"export: {', '.join(files)}")
     ok = True
     if tokenizer:
@@ -266,7 +280,7 @@ def check_fixture_exports(args, report):
     for fixture in sorted(p for p in (FIXTURES / "llama").iterdir() if p.is_dir()):
         out_dir = args.work / f"fixture-{fixture.name}-plain"
         shutil.rmtree(out_dir, ignore_errors=True)
-        export(args, fixture, None, out_dir, "f32")
+        export(args, base_with_tokenizer(args, fixture), None, out_dir, "f32")
         model = load_hf(out_dir)
         ref = load_file(str(fixture / "reference.safetensors"))
         worst, b = 0.0, 0
@@ -307,7 +321,7 @@ def check_written_tokenizers(args, report):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--build", type=pathlib.Path, default=ROOT / "build", help="build dir with slmtune, tests/test_export_hf")
+    p.add_argument("--build", type=pathlib.Path, default=ROOT / "build", help="build dir with slmtune")
     p.add_argument("--work", type=pathlib.Path, default=None, help="where the exports go (default: BUILD/verify_export_merged)")
     p.add_argument("--model", type=pathlib.Path, help="one model instead of the default pair")
     p.add_argument("--adapter", type=pathlib.Path, help="PEFT adapter for --model (default: a seeded random one)")
@@ -326,17 +340,17 @@ def main():
     dtypes = ["f32", "bf16", "f16"] if args.dtype == "all" else [args.dtype]
     ok = True
     if args.model:
-        model = args.model.resolve()
+        model = base_with_tokenizer(args, args.model.resolve())
         adapter = args.adapter.resolve() if args.adapter else random_adapter(model, args.work / "adapter-random")
-        vocab = dims(model)[6]
-        tokens = list(np.random.default_rng(1).integers(0, vocab, 32))
+        real = model == SMOLLM2.resolve()  # its tokenizer is the fixtures' SmolLM2 tokenizer
+        tokens = None if real else [int(t) for t in np.random.default_rng(1).integers(0, dims(model)[6], 32)]
         for dtype in dtypes:
-            good, _ = verify(args, model.stem, model, adapter, tokens, dtype, report)
+            good, tokens = verify(args, model.stem, model, adapter, tokens, dtype, report, tokenizer=tokens is None)
             ok &= good
     else:
         ok &= check_written_tokenizers(args, report)
         ok &= check_fixture_exports(args, report)
-        fixture = FIXTURES / "llama" / "mha_tied"
+        fixture = base_with_tokenizer(args, FIXTURES / "llama" / "mha_tied")
         adapter = fixture_adapter("train_default", args.work / "adapter-train_default")
         tokens = [int(t) for t in np.random.default_rng(1).integers(0, dims(fixture)[6], 24)]
         for dtype in dtypes:

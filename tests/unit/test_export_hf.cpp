@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <functional>
@@ -20,12 +19,10 @@
 #include "checkpoints/export_hf.h"
 #include "checkpoints/hf_config.h"
 #include "checkpoints/model_loader.h"
-#include "checkpoints/peft_adapter.h"
 #include "checkpoints/safetensors.h"
 #include "data/model_assets.h"
 #include "train/core/error.h"
 #include "train/core/files.h"
-#include "train/lora/merge.h"
 
 namespace slm {
 namespace {
@@ -361,31 +358,6 @@ TEST(ExportHf, TokenizerAndTemplateOverridesGoWithTheModel) {
   // Without overrides and without a tokenizer the base model cannot be exported: say so.
   const std::string e = error_of([&] { write_hf_model_dir(*weights, k_fixtures / "llama" / "mha_tied", fresh_dir("none"), {}); });
   EXPECT_NE(e.find("tokenizer.json"), std::string::npos) << e;
-}
-
-// Not a test: the export step of tools/verify_export_merged.py until `slmtune export` can export a
-// model + PEFT adapter that no run produced. Reads SLM_EXPORT_MODEL, SLM_EXPORT_ADAPTER (optional,
-// a PEFT directory), SLM_EXPORT_OUT (created, must be empty), SLM_EXPORT_DTYPE (f32, f16, bf16),
-// SLM_EXPORT_TOKENIZER (optional, a tokenizer.json for a base without one).
-// Run: test_export_hf --gtest_also_run_disabled_tests --gtest_filter=ExportHf.DISABLED_FromEnvironment
-TEST(ExportHf, DISABLED_FromEnvironment) {
-  auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
-  const std::string model = env("SLM_EXPORT_MODEL"), adapter = env("SLM_EXPORT_ADAPTER"), out = env("SLM_EXPORT_OUT");
-  const std::string tokenizer = env("SLM_EXPORT_TOKENIZER");  // a tokenizer.json override (optional)
-  ASSERT_FALSE(model.empty() || out.empty()) << "set SLM_EXPORT_MODEL and SLM_EXPORT_OUT";
-  const std::string dtype_text = env("SLM_EXPORT_DTYPE").empty() ? "f32" : env("SLM_EXPORT_DTYPE");
-  const std::map<std::string, DType> dtypes = {{"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}};
-  ASSERT_TRUE(dtypes.count(dtype_text)) << "SLM_EXPORT_DTYPE = " << dtype_text;
-  auto weights = load_llama_model(model);
-  if (!adapter.empty()) {
-    LoraAdapters adapters(weights->config, read_peft_config(adapter));
-    load_peft_weights(adapters, adapter);
-    merge_lora(*weights, adapters);
-  }
-  fs::create_directories(out);
-  ASSERT_TRUE(fs::is_empty(out)) << out << " is not empty";
-  for (const fs::path& f : write_hf_model_dir(*weights, model, out, {.dtype = dtypes.at(dtype_text), .tokenizer_json = tokenizer}))
-    std::printf("wrote %s\n", f.string().c_str());
 }
 
 }  // namespace
