@@ -1,7 +1,7 @@
 // test_kernels.cpp — kernels/cuda run under the harness against their references: AdamW against
-// the CPU twin (kernels/cpu/adamw.h), the tensor-core GEMM against float64 on small and odd
-// shapes with both tile shapes and both load paths, and under forward, reverse and shuffled
-// schedules (identical bits, as a race-free kernel must give).
+// the CPU twin (kernels/cpu/adamw.h), the tensor-core GEMMs (nt and nn) against float64 on small
+// and odd shapes with both tile shapes and both load paths, and under forward, reverse and
+// shuffled schedules (identical bits, as a race-free kernel must give).
 // Does not hold: layout tables (test_layouts.cpp), planted bugs (test_faults.cpp).
 #include <cmath>
 #include <cstdint>
@@ -67,29 +67,32 @@ struct GemmRun {
   double max_error = 0;  // relative to sum_k |a w|
 };
 
-// Runs out = a * w^T for one shape and compares with float64 on the bf16-rounded inputs.
-GemmRun run_gemm(const GemmCase& c, slm::cuda::GemmTile tile, unsigned seed) {
-  const int lda = c.k + c.pad, ldw = c.k + c.pad, ldo = c.n + 3;
+// Runs out = a * b^T (b [N, K]) or, with nn, out = a * b (b [K, N]) for one shape and compares
+// with float64 on the bf16-rounded inputs.
+GemmRun run_gemm(const GemmCase& c, slm::cuda::GemmTile tile, unsigned seed, bool nn = false) {
+  const int lda = c.k + c.pad, ldb = (nn ? c.n : c.k) + c.pad, ldo = c.n + 3;
+  const int b_rows = nn ? c.k : c.n;
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   // Over-aligned storage so the 16-byte path is taken whenever the leading dimensions allow.
-  std::vector<__nv_bfloat16> a_store(static_cast<std::size_t>(c.m) * lda + 16), w_store(static_cast<std::size_t>(c.n) * ldw + 16);
+  std::vector<__nv_bfloat16> a_store(static_cast<std::size_t>(c.m) * lda + 16), b_store(static_cast<std::size_t>(b_rows) * ldb + 16);
   auto align16 = [](__nv_bfloat16* p) {
     return reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<std::uintptr_t>(p) + 15) / 16 * 16);
   };
   __nv_bfloat16* a = align16(a_store.data());
-  __nv_bfloat16* w = align16(w_store.data());
+  __nv_bfloat16* b = align16(b_store.data());
   for (std::size_t i = 0; i < static_cast<std::size_t>(c.m) * lda; ++i) a[i] = __nv_bfloat16(uniform(rng));
-  for (std::size_t i = 0; i < static_cast<std::size_t>(c.n) * ldw; ++i) w[i] = __nv_bfloat16(uniform(rng));
+  for (std::size_t i = 0; i < static_cast<std::size_t>(b_rows) * ldb; ++i) b[i] = __nv_bfloat16(uniform(rng));
   GemmRun run;
   run.out.assign(static_cast<std::size_t>(std::max(c.m, 1)) * ldo, 12345.0f);
-  slm::cuda::GemmParams p{a, w, run.out.data(), c.m, c.n, c.k, lda, ldw, ldo};
-  slm::cuda::gemm_bf16_nt(p, tile, nullptr);
+  slm::cuda::GemmParams p{a, b, run.out.data(), c.m, c.n, c.k, lda, ldb, ldo};
+  nn ? slm::cuda::gemm_bf16_nn(p, tile, nullptr) : slm::cuda::gemm_bf16_nt(p, tile, nullptr);
   for (int i = 0; i < c.m; ++i) {
     for (int j = 0; j < c.n; ++j) {
       double exact = 0, magnitude = 0;
       for (int k = 0; k < c.k; ++k) {
-        const double term = static_cast<double>(static_cast<float>(a[i * lda + k])) * static_cast<float>(w[j * ldw + k]);
+        const float bk = nn ? static_cast<float>(b[k * ldb + j]) : static_cast<float>(b[j * ldb + k]);
+        const double term = static_cast<double>(static_cast<float>(a[i * lda + k])) * bk;
         exact += term;
         magnitude += std::fabs(term);
       }
@@ -108,14 +111,16 @@ const GemmCase k_shapes[] = {
 };
 
 TEST(EmuKernels, GemmMatchesFloat64OnSmallAndOddShapes) {
-  for (const auto tile : {slm::cuda::GemmTile::small, slm::cuda::GemmTile::large}) {
-    for (const GemmCase& c : k_shapes) {
-      const GemmRun run = run_gemm(c, tile, 7);
-      // fp32 accumulation across mma steps: a few ulps of fp32 relative to sum |a w|.
-      EXPECT_LT(run.max_error, 1e-6) << "M " << c.m << " N " << c.n << " K " << c.k << " pad " << c.pad
-                                     << (tile == slm::cuda::GemmTile::small ? " small" : " large") << " tile";
+  for (const bool nn : {false, true})
+    for (const auto tile : {slm::cuda::GemmTile::small, slm::cuda::GemmTile::large}) {
+      for (const GemmCase& c : k_shapes) {
+        const GemmRun run = run_gemm(c, tile, 7, nn);
+        // fp32 accumulation across mma steps: a few ulps of fp32 relative to sum |a b|.
+        EXPECT_LT(run.max_error, 1e-6) << (nn ? "nn" : "nt") << " M " << c.m << " N " << c.n << " K " << c.k
+                                       << " pad " << c.pad
+                                       << (tile == slm::cuda::GemmTile::small ? " small" : " large") << " tile";
+      }
     }
-  }
 }
 
 TEST(EmuKernels, GemmGivesIdenticalBitsUnderEverySchedule) {
@@ -123,19 +128,20 @@ TEST(EmuKernels, GemmGivesIdenticalBitsUnderEverySchedule) {
     Schedule schedule;
     std::uint64_t seed;
   };
-  for (const GemmCase& c : {GemmCase{33, 17, 40, 0}, GemmCase{31, 66, 57, 3}}) {
-    std::vector<float> first;
-    for (const Order order : {Order{Schedule::forward, 1}, Order{Schedule::reverse, 1}, Order{Schedule::shuffled, 1},
-                              Order{Schedule::shuffled, 12345}}) {
-      ScopedSchedule s(order.schedule, order.seed);
-      const std::vector<float> out = run_gemm(c, slm::cuda::GemmTile::large, 3).out;
-      if (first.empty()) first = out;
-      ASSERT_EQ(out.size(), first.size());
-      EXPECT_EQ(std::memcmp(out.data(), first.data(), out.size() * sizeof(float)), 0)
-          << "M " << c.m << " N " << c.n << " K " << c.k << " schedule " << static_cast<int>(order.schedule)
-          << " seed " << order.seed;
+  for (const bool nn : {false, true})
+    for (const GemmCase& c : {GemmCase{33, 17, 40, 0}, GemmCase{31, 66, 57, 3}}) {
+      std::vector<float> first;
+      for (const Order order : {Order{Schedule::forward, 1}, Order{Schedule::reverse, 1},
+                                Order{Schedule::shuffled, 1}, Order{Schedule::shuffled, 12345}}) {
+        ScopedSchedule s(order.schedule, order.seed);
+        const std::vector<float> out = run_gemm(c, slm::cuda::GemmTile::large, 3, nn).out;
+        if (first.empty()) first = out;
+        ASSERT_EQ(out.size(), first.size());
+        EXPECT_EQ(std::memcmp(out.data(), first.data(), out.size() * sizeof(float)), 0)
+            << (nn ? "nn" : "nt") << " M " << c.m << " N " << c.n << " K " << c.k << " schedule "
+            << static_cast<int>(order.schedule) << " seed " << order.seed;
+      }
     }
-  }
 }
 
 TEST(EmuKernels, GemmHandlesEmptyK) {
