@@ -1,7 +1,7 @@
 // tsan_check.cpp — the race checker: kernels built with -fsanitize=thread run under the harness's
 // ThreadSanitizer build (fibers annotated, barriers and __syncwarp as happens-before edges).
 //
-//   emu_tsan_check race-free        AdamW, the GEMM and a barrier-correct exchange: no report
+//   emu_tsan_check race-free        AdamW, the GEMMs and barrier-correct exchanges: no report
 //   emu_tsan_check missing-barrier  a shared-memory exchange without its barrier: reported
 //   emu_tsan_check cp-async-race    rows filled by other lanes' cp.async, read by ldmatrix
 //                                   without the __syncwarp after the wait: reported
@@ -68,6 +68,7 @@ void race_free() {
   std::vector<float> c(40 * 70);
   slm::cuda::gemm_bf16_nt({a.data(), w.data(), c.data(), 40, 70, 48, 48, 48, 70}, slm::cuda::GemmTile::large, nullptr);
   slm::cuda::gemm_bf16_nt({a.data(), w.data(), c.data(), 40, 70, 47, 48, 48, 70}, slm::cuda::GemmTile::small, nullptr);
+  slm::cuda::gemm_bf16_nn({a.data(), w.data(), c.data(), 40, 48, 40, 48, 48, 70}, slm::cuda::GemmTile::large, nullptr);
   std::printf("race-free kernels ran (a report above would be a race)\n");
 }
 
