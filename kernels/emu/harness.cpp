@@ -3,8 +3,9 @@
 // Each OS thread that runs blocks owns a pool of fibers (one per CUDA thread of the largest block
 // seen, stacks of 256 KiB with a guard page below, reused across blocks and launches). A fiber
 // runs a loop: run one CUDA thread's body, jump back to the scheduler, wait for the next block.
-// The scheduler resumes runnable threads in forward, reverse or shuffled order until all have returned;
-// when none can run it reports the deadlock.
+// The scheduler resumes runnable threads in forward, reverse or shuffled order until all have
+// returned; when none can run it reports the deadlock. A stack overflow hits the guard page and
+// a SIGSEGV handler (on an alternate stack) names the CUDA thread before the process ends.
 // Does not hold: the collectives (warp.cpp) or shared memory and cp.async (memory.cpp).
 #include <signal.h>  // sigaction, sigaltstack: naming a CUDA thread whose fiber stack overflowed
 #include <sys/mman.h>
