@@ -9,30 +9,18 @@
 #include <new>
 #include <vector>
 
+#include "kernels/emu/blas_common.h"
+
 struct cublasContext {
   cudaStream_t stream = nullptr;
 };
 
 namespace {
 
-std::size_t element_bytes(cudaDataType_t type) { return type == CUDA_R_32F ? 4 : 2; }
-
-bool supported(cudaDataType_t type) { return type == CUDA_R_32F || type == CUDA_R_16F || type == CUDA_R_16BF; }
-
-float load(const void* base, cudaDataType_t type, std::size_t i) {
-  if (type == CUDA_R_32F) return static_cast<const float*>(base)[i];
-  const std::uint16_t bits = static_cast<const std::uint16_t*>(base)[i];
-  return type == CUDA_R_16BF ? slm::emu::bf16_bits_to_float(bits) : slm::emu::half_bits_to_float(bits);
-}
-
-void store(void* base, cudaDataType_t type, std::size_t i, float v) {
-  if (type == CUDA_R_32F) {
-    static_cast<float*>(base)[i] = v;
-  } else {
-    static_cast<std::uint16_t*>(base)[i] =
-        type == CUDA_R_16BF ? slm::emu::float_to_bf16_bits(v) : slm::emu::float_to_half_bits(v);
-  }
-}
+using slm::emu::blas::element_bytes;
+using slm::emu::blas::load;
+using slm::emu::blas::store;
+using slm::emu::blas::supported;
 
 // A column-major matrix of `rows` x `cols` (as stored) widened to a dense fp32 copy.
 std::vector<float> widen(const void* m, cudaDataType_t type, int rows, int cols, int ld) {

@@ -1,9 +1,11 @@
-// test_stand_ins.cpp — the g++ build's stand-ins for the CUDA runtime, cuBLAS and NCCL
-// (kernels/emu/runtime.h, cublas.h, nccl.h): device memory and copies, device properties,
-// column-major GEMMs with every transpose against a naive loop, bf16 inputs through GemmEx,
+// test_stand_ins.cpp — the g++ build's stand-ins for the CUDA runtime, cuBLAS, cuBLASLt and NCCL
+// (kernels/emu/runtime.h, cublas.h, cublaslt.h, nccl.h): device memory and copies, device
+// properties, column-major GEMMs with every transpose against a naive loop, bf16 inputs through
+// GemmEx, cuBLASLt row-major with a transpose, beta and a bias epilogue, and strided batches,
 // all-reduce and broadcast among ranks on threads and among ranks driven by one thread in a
 // group, and mismatched collectives reported.
 // Does not hold: kernels (test_kernels.cpp).
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -89,6 +91,95 @@ TEST(EmuStandIns, CublasGemmExBf16InputsFp32Output) {
       EXPECT_NEAR(y[i * n + j], s, 1e-5) << i << "," << j;  // beta 0 ignores the NaN in y
     }
   cublasDestroy(handle);
+}
+
+// y[M, N] = x[M, K] W[N, K]^T + y + bias, row-major bf16 inputs and fp32 output (beta 1).
+TEST(EmuStandIns, CublasLtRowMajorWithTransposeBetaAndBias) {
+  const int m = 3, n = 5, k = 4;
+  std::vector<__nv_bfloat16> x(m * k), w(n * k);
+  std::vector<float> y(m * n), bias(m), expected(m * n);
+  for (int i = 0; i < m * k; ++i) x[i] = __nv_bfloat16(0.25f * static_cast<float>(i % 7) - 0.5f);
+  for (int i = 0; i < n * k; ++i) w[i] = __nv_bfloat16(0.5f * static_cast<float>(i % 5) - 1.0f);
+  for (int i = 0; i < m * n; ++i) y[i] = static_cast<float>(i);
+  for (int i = 0; i < m; ++i) bias[i] = 100.0f * static_cast<float>(i + 1);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double s = y[i * n + j] + bias[i];
+      for (int p = 0; p < k; ++p) s += static_cast<double>(static_cast<float>(x[i * k + p])) * static_cast<float>(w[j * k + p]);
+      expected[i * n + j] = static_cast<float>(s);
+    }
+  cublasLtHandle_t handle;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, lc;
+  ASSERT_EQ(cublasLtCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  const cublasOperation_t transpose = CUBLAS_OP_T;
+  const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  const float* bias_pointer = bias.data();
+  EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transpose, sizeof(transpose)),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_pointer, sizeof(bias_pointer)),
+            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, m, k, k), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, n, k, k), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, n), CUBLAS_STATUS_SUCCESS);
+  const std::int32_t row = CUBLASLT_ORDER_ROW;
+  for (cublasLtMatrixLayout_t l : {la, lb, lc})
+    EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_ORDER, &row, sizeof(row)), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatmulHeuristicResult_t heuristic;
+  int found = 0;
+  EXPECT_EQ(cublasLtMatmulAlgoGetHeuristic(handle, desc, la, lb, lc, lc, nullptr, 1, &heuristic, &found),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(found, 1);
+  const float alpha = 1.0f, beta = 1.0f;
+  ASSERT_EQ(cublasLtMatmul(handle, desc, &alpha, x.data(), la, w.data(), lb, &beta, y.data(), lc, y.data(), lc,
+                           &heuristic.algo, nullptr, 0, nullptr),
+            CUBLAS_STATUS_SUCCESS);
+  for (int i = 0; i < m * n; ++i) EXPECT_NEAR(y[i], expected[i], 1e-4f) << i;
+  for (cublasLtMatrixLayout_t l : {la, lb, lc}) cublasLtMatrixLayoutDestroy(l);
+  cublasLtMatmulDescDestroy(desc);
+  cublasLtDestroy(handle);
+}
+
+// Two column-major fp32 products in one strided-batched call, against the naive loop.
+TEST(EmuStandIns, CublasLtStridedBatches) {
+  const int m = 4, n = 3, k = 5, batches = 2;
+  std::vector<float> a(batches * m * k), b(batches * k * n), d(batches * m * n, NAN);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 11) - 5.0f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 7) - 3.0f;
+  cublasLtHandle_t handle;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, ld;
+  ASSERT_EQ(cublasLtCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, m, k, m), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, k, n, k), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, m), CUBLAS_STATUS_SUCCESS);
+  const std::int64_t strides[3] = {m * k, k * n, m * n};
+  cublasLtMatrixLayout_t layouts[3] = {la, lb, ld};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batches, sizeof(batches)),
+              CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                               sizeof(strides[i])),
+              CUBLAS_STATUS_SUCCESS);
+  }
+  const float alpha = 1.0f, beta = 0.0f;
+  ASSERT_EQ(cublasLtMatmul(handle, desc, &alpha, a.data(), la, b.data(), lb, &beta, d.data(), ld, d.data(), ld, nullptr,
+                           nullptr, 0, nullptr),
+            CUBLAS_STATUS_SUCCESS);
+  for (int t = 0; t < batches; ++t) {
+    std::vector<float> ab(a.begin() + t * m * k, a.begin() + (t + 1) * m * k);
+    std::vector<float> bb(b.begin() + t * k * n, b.begin() + (t + 1) * k * n);
+    std::vector<float> expected(m * n, 0.0f);
+    naive_gemm(false, false, m, n, k, 1.0f, ab, m, bb, k, 0.0f, expected, m);
+    for (int i = 0; i < m * n; ++i) EXPECT_EQ(d[t * m * n + i], expected[i]) << "batch " << t << " element " << i;
+  }
+  for (cublasLtMatrixLayout_t l : layouts) cublasLtMatrixLayoutDestroy(l);
+  cublasLtMatmulDescDestroy(desc);
+  cublasLtDestroy(handle);
 }
 
 TEST(EmuStandIns, NcclAllReduceAndBroadcastAmongThreads) {
