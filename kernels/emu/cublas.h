@@ -3,8 +3,8 @@
 // output, and their strided-batched forms), computed on the CPU by OpenBLAS sgemm in fp32.
 //
 // Same names, enums and argument order as cuBLAS (column-major, as cuBLAS is), so code written
-// against cublas_v2.h compiles unchanged. Does not hold: cuBLASLt (issue 8 adds what the
-// backend needs), Level 1/2 BLAS, tensor-op rounding (inputs are widened to fp32 exactly).
+// against cublas_v2.h compiles unchanged. Does not hold: cuBLASLt (cublaslt.h), Level 1/2 BLAS,
+// tensor-op rounding (inputs are widened to fp32 exactly).
 #pragma once
 
 #include <cstdint>

@@ -3,8 +3,8 @@
 // properties. Launches are synchronous, so streams only order what is already ordered and
 // events record host time.
 //
-// Does not hold: device-side names (cuda_shim.h), cuBLAS/cuBLASLt and NCCL stand-ins (issue 8
-// adds what the backend needs).
+// Does not hold: device-side names (cuda_shim.h), the cuBLAS, cuBLASLt and NCCL stand-ins
+// (cublas.h, cublaslt.h, nccl.h).
 #pragma once
 
 #include <cstddef>
