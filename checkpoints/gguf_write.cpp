@@ -6,8 +6,6 @@
 // copied whole. Holds no knowledge of models (checkpoints/export_gguf.*).
 #include "checkpoints/gguf_write.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,6 +16,7 @@
 
 #include "checkpoints/gguf_quants.h"
 #include "train/core/error.h"
+#include "train/core/files.h"
 
 namespace slm {
 namespace {
@@ -26,64 +25,6 @@ constexpr std::uint32_t k_version = 3;
 constexpr std::size_t k_max_name_bytes = 63;     // ggml's GGML_MAX_NAME is 64 with the NUL
 constexpr std::size_t k_chunk_floats = 1 << 20;  // rows pulled per chunk: about 4 MB of fp32
 
-// Writes to "<path>.tmp.<pid>" in the same directory and renames over `path` on commit();
-// removes the temporary file if destroyed first, so a failure leaves the old file untouched.
-class TempFile {
- public:
-  explicit TempFile(const std::filesystem::path& path)
-      : path_(path), temporary_(path.string() + ".tmp." + std::to_string(::getpid())) {
-    std::error_code ec;
-    if (path.has_parent_path()) {
-      std::filesystem::create_directories(path.parent_path(), ec);
-      if (ec) SLM_FAIL(path.parent_path().string(), ": cannot create directory: ", ec.message());
-    }
-    fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) SLM_FAIL(temporary_, ": cannot create: ", std::strerror(errno), "; check the directory's permissions");
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temporary_.c_str());
-  }
-
-  void write(const void* data, std::size_t n) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    while (n > 0) {
-      const ssize_t done = ::write(fd_, p, n);
-      if (done < 0 && errno == EINTR) continue;
-      if (done <= 0)
-        SLM_FAIL(path_.string(), ": write failed: ", std::strerror(errno),
-                 errno == ENOSPC ? "; the disk is full: free space and run again (the previous file is untouched)" : "");
-      p += done;
-      n -= static_cast<std::size_t>(done);
-      written_ += static_cast<std::uint64_t>(done);
-    }
-  }
-  std::uint64_t written() const { return written_; }
-
-  void commit() {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::fsync(fd) != 0 || ::close(fd) != 0) SLM_FAIL(path_.string(), ": cannot flush to disk: ", std::strerror(errno));
-    if (::rename(temporary_.c_str(), path_.c_str()) != 0)
-      SLM_FAIL(path_.string(), ": cannot replace: ", std::strerror(errno));
-    committed_ = true;
-    const std::filesystem::path dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // make the rename durable
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  std::filesystem::path path_;
-  std::string temporary_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::uint64_t written_ = 0;
-};
 
 // --- metadata checks and encoding ---------------------------------------------------------------
 
@@ -180,7 +121,7 @@ void put_element(std::string& out, const GgufValue& v, std::size_t i) {
 std::uint64_t padded(std::uint64_t n, std::uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
 
 // Streams one tensor: raw bytes as they are, fp32 rows a chunk at a time through quantize().
-void write_tensor_data(TempFile& out, const GgufWriter::Tensor& t, std::vector<float>& floats,
+void write_tensor_data(AtomicFileWriter& out, const GgufWriter::Tensor& t, std::vector<float>& floats,
                        std::vector<std::uint8_t>& bytes) {
   if (t.raw) {
     out.write(t.raw, static_cast<std::size_t>(t.nbytes));
@@ -377,7 +318,7 @@ void GgufWriter::write(const std::filesystem::path& path) const {
   }
   header.append(padded(header.size(), alignment_) - header.size(), '\0');
 
-  TempFile out(path);
+  AtomicFileWriter out(path);
   out.write(header.data(), header.size());
   std::vector<float> floats;
   std::vector<std::uint8_t> bytes;

@@ -1,10 +1,7 @@
 // safetensors_write.cpp — writing a safetensors file atomically, streaming the tensors to disk.
 //
-// Holds: write_safetensors and a small temporary-file-then-rename writer that does not need the
-// whole file in memory (train/core/files.h's write_file_atomic takes the contents at once, which
-// a merged multi-GB export cannot afford). Does not hold: reading (safetensors.cpp).
-#include <fcntl.h>
-#include <unistd.h>
+// Holds: write_safetensors, streaming through train/core/files.h's AtomicFileWriter so a merged
+// multi-GB export is never held in memory twice. Does not hold: reading (safetensors.cpp).
 
 #include <cerrno>
 #include <cstring>
@@ -14,60 +11,11 @@
 
 #include "checkpoints/safetensors.h"
 #include "train/core/error.h"
+#include "train/core/files.h"
 
 namespace slm {
 namespace {
 
-// Writes to "<path>.tmp.<pid>" and renames over `path` on commit(); removes the temporary file
-// if destroyed before commit() (an exception on the way), leaving any old `path` untouched.
-class AtomicFileWriter {
- public:
-  explicit AtomicFileWriter(const std::filesystem::path& path)
-      : path_(path), temporary_(path.string() + ".tmp." + std::to_string(::getpid())) {
-    std::error_code ec;
-    if (path.has_parent_path()) {
-      std::filesystem::create_directories(path.parent_path(), ec);
-      if (ec) SLM_FAIL(path.parent_path().string(), ": cannot create directory: ", ec.message());
-    }
-    fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) SLM_FAIL(temporary_, ": cannot create: ", std::strerror(errno), "; check the directory's permissions");
-  }
-  AtomicFileWriter(const AtomicFileWriter&) = delete;
-  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
-  ~AtomicFileWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temporary_.c_str());
-  }
-
-  void write(const void* data, std::size_t n) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    while (n > 0) {
-      ssize_t done = ::write(fd_, p, n);
-      if (done < 0 && errno == EINTR) continue;
-      if (done <= 0)
-        SLM_FAIL(path_.string(), ": write failed: ", std::strerror(errno),
-                 errno == ENOSPC ? "; the disk is full: free space and run again (the previous file is untouched)" : "");
-      p += done;
-      n -= static_cast<std::size_t>(done);
-    }
-  }
-
-  void commit() {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::fsync(fd) != 0 || ::close(fd) != 0)
-      SLM_FAIL(path_.string(), ": cannot flush to disk: ", std::strerror(errno));
-    if (::rename(temporary_.c_str(), path_.c_str()) != 0)
-      SLM_FAIL(path_.string(), ": cannot replace: ", std::strerror(errno));
-    committed_ = true;
-  }
-
- private:
-  std::filesystem::path path_;
-  std::string temporary_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 // Byte size of one tensor to write, after checking its name and shape.
 std::uint64_t checked_nbytes(const std::filesystem::path& path, const TensorToWrite& t) {

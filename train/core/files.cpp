@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>  // std::exchange
 
 #include "train/core/error.h"
 
@@ -29,38 +30,48 @@ std::string read_file(const std::filesystem::path& path, std::string_view what) 
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents) {
+  AtomicFileWriter out(path);
+  out.write(contents.data(), contents.size());
+  out.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(const std::filesystem::path& path)
+    : path_(path), temporary_(path.string() + ".tmp." + std::to_string(::getpid())) {
   std::error_code ec;
   if (path.has_parent_path()) {
     std::filesystem::create_directories(path.parent_path(), ec);
     if (ec) SLM_FAIL(path.parent_path().string(), ": cannot create directory: ", ec.message());
   }
-  const std::string temporary = path.string() + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) SLM_FAIL(temporary, ": cannot create: ", std::strerror(errno));
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int saved = errno;
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      SLM_FAIL(path.string(), ": write failed: ", std::strerror(saved),
-               saved == ENOSPC ? "; the disk is full: free space and run again (the previous file is untouched)" : "");
-    }
-    done += static_cast<std::size_t>(n);
+  fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) SLM_FAIL(temporary_, ": cannot create: ", std::strerror(errno), "; check the directory's permissions");
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temporary_.c_str());
+}
+
+void AtomicFileWriter::write(const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (n > 0) {
+    const ssize_t done = ::write(fd_, p, n);
+    if (done < 0 && errno == EINTR) continue;
+    if (done <= 0)
+      SLM_FAIL(path_.string(), ": write failed: ", std::strerror(errno),
+               errno == ENOSPC ? "; the disk is full: free space and run again (the previous file is untouched)" : "");
+    p += done;
+    n -= static_cast<std::size_t>(done);
+    written_ += static_cast<std::uint64_t>(done);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int saved = errno;
-    ::unlink(temporary.c_str());
-    SLM_FAIL(path.string(), ": cannot flush to disk: ", std::strerror(saved));
-  }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    int saved = errno;
-    ::unlink(temporary.c_str());
-    SLM_FAIL(path.string(), ": cannot replace: ", std::strerror(saved));
-  }
-  sync_directory(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+}
+
+void AtomicFileWriter::commit() {
+  const int fd = std::exchange(fd_, -1);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) SLM_FAIL(path_.string(), ": cannot flush to disk: ", std::strerror(errno));
+  if (::rename(temporary_.c_str(), path_.c_str()) != 0)
+    SLM_FAIL(path_.string(), ": cannot replace: ", std::strerror(errno));
+  committed_ = true;
+  sync_directory(path_.has_parent_path() ? path_.parent_path() : std::filesystem::path("."));
 }
 
 void commit_file(const std::filesystem::path& temporary, const std::filesystem::path& path) {
