@@ -1,21 +1,15 @@
-// harness.cpp — fibers, the per-block scheduler, the OS threads that run blocks, and launching.
+// harness.cpp — the per-block scheduler, the OS threads that run blocks, and launching.
 //
-// Each OS thread that runs blocks owns a pool of fibers (one per CUDA thread of the largest block
-// seen, stacks of 256 KiB with a guard page below, reused across blocks and launches). A fiber
-// runs a loop: run one CUDA thread's body, jump back to the scheduler, wait for the next block.
-// The scheduler resumes runnable threads in forward, reverse or shuffled order until all have
-// returned; when none can run it reports the deadlock. A stack overflow hits the guard page and
-// a SIGSEGV handler (on an alternate stack) names the CUDA thread before the process ends.
-// Does not hold: the collectives (warp.cpp) or shared memory and cp.async (memory.cpp).
-#include <signal.h>  // sigaction, sigaltstack: naming a CUDA thread whose fiber stack overflowed
-#include <sys/mman.h>
-#include <unistd.h>
-
+// Each OS thread that runs blocks owns a pool of fibers (kernels/emu/fiber.h; one per CUDA thread
+// of the largest block seen, reused across blocks and launches). The scheduler resumes runnable
+// threads in forward, reverse or shuffled order until all have returned; when none can run it
+// reports the deadlock. Blocks are claimed in order by the OS threads; the lowest faulting block
+// is the one reported.
+// Does not hold: the fibers (fiber.cpp), the collectives (warp.cpp), shared memory and cp.async
+// (memory.cpp).
 #include <algorithm>
 #include <atomic>
-#include <boost/context/detail/fcontext.hpp>  // make_fcontext, jump_fcontext: the raw context switch
 #include <condition_variable>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -23,137 +17,30 @@
 #include <sstream>
 #include <thread>
 
+#include "kernels/emu/fiber.h"
 #include "kernels/emu/internal.h"
 #include "kernels/emu/runtime.h"  // max_dynamic_shared
 #include "train/core/error.h"
 
-#if defined(__SANITIZE_ADDRESS__)  // the AddressSanitizer build (SLM_ASAN) must know the stacks
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#define SLM_EMU_ASAN 1
-#else
-#define SLM_EMU_ASAN 0
-#endif
-
-#if SLM_EMU_TSAN
-extern "C" {
-void* __tsan_get_current_fiber();
-void* __tsan_create_fiber(unsigned flags);
-void __tsan_destroy_fiber(void* fiber);
-void __tsan_switch_to_fiber(void* fiber, unsigned flags);
-}
-#endif
-
 namespace slm::emu {
-namespace bctx = boost::context::detail;
 namespace {
-
-constexpr std::size_t k_stack_bytes = 256 * 1024;
 
 thread_local ThreadCtx* tl_thread = nullptr;
 
-struct Worker;
-
-// One pooled fiber: its stack, its saved context, and (sanitizer build) its TSan context.
-struct Fiber {
-  Worker* worker = nullptr;
-  int thread = 0;  // the CUDA thread (linear index) it runs in the current block
-  void* mapping = nullptr;
-  std::size_t mapping_bytes = 0;
-  bctx::fcontext_t context = nullptr;  // where to resume it
-  bctx::fcontext_t caller = nullptr;   // where it returns to (the scheduler)
-  void* tsan_fiber = nullptr;
-  Fiber() = default;
-  Fiber(const Fiber&) = delete;
-  Fiber& operator=(const Fiber&) = delete;
-  ~Fiber() {
-#if SLM_EMU_TSAN
-    if (tsan_fiber) __tsan_destroy_fiber(tsan_fiber);
-#endif
-    if (mapping) munmap(mapping, mapping_bytes);
-  }
-};
-
 // The state of one OS thread that runs blocks.
 struct Worker {
-  const void* scheduler_stack = nullptr;  // AddressSanitizer build: the OS thread's own stack
-  std::size_t scheduler_stack_bytes = 0;
+  FiberHost host;
   std::vector<std::unique_ptr<Fiber>> fibers;
   Block block;
   std::vector<unsigned char> shared;
   const std::function<void()>* body = nullptr;
-  void* tsan_self = nullptr;
   unsigned char end_token = 0;
   std::vector<int> order;  // the scheduler's current pass
 };
 
-void fiber_main(bctx::transfer_t transfer);
-
-void fiber_start(Fiber& fiber) {
-  auto* top = static_cast<char*>(fiber.mapping) + fiber.mapping_bytes;
-#if SLM_EMU_ASAN
-  // An abandoned fiber's frames never returned: clear their redzones before the stack is reused.
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  __asan_unpoison_memory_region(static_cast<char*>(fiber.mapping) + page, fiber.mapping_bytes - page);
-#endif
-  fiber.context = bctx::make_fcontext(top, fiber.mapping_bytes - static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), fiber_main);
-#if SLM_EMU_TSAN
-  if (fiber.tsan_fiber) __tsan_destroy_fiber(fiber.tsan_fiber);
-  fiber.tsan_fiber = __tsan_create_fiber(0);
-#endif
-}
-
-std::unique_ptr<Fiber> fiber_create(Worker& worker) {
-  auto fiber = std::make_unique<Fiber>();
-  fiber->worker = &worker;
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  fiber->mapping_bytes = k_stack_bytes + page;
-  fiber->mapping = mmap(nullptr, fiber->mapping_bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (fiber->mapping == MAP_FAILED) SLM_FAIL("emulation harness: cannot map a fiber stack (", std::strerror(errno), ")");
-  if (mprotect(fiber->mapping, page, PROT_NONE) != 0)  // guard page: an overflow faults at once
-    SLM_FAIL("emulation harness: cannot protect a fiber stack's guard page (", std::strerror(errno), ")");
-  fiber_start(*fiber);
-  return fiber;
-}
-
-// Scheduler side: run `fiber` until it yields or finishes its thread.
-void fiber_resume(Fiber& fiber) {
-#if SLM_EMU_TSAN
-  __tsan_switch_to_fiber(fiber.tsan_fiber, 1 /* no_sync: the harness says what synchronizes */);
-#endif
-#if SLM_EMU_ASAN
-  void* fake_stack = nullptr;
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  __sanitizer_start_switch_fiber(&fake_stack, static_cast<char*>(fiber.mapping) + page, fiber.mapping_bytes - page);
-#endif
-  const bctx::transfer_t back = bctx::jump_fcontext(fiber.context, &fiber);
-#if SLM_EMU_ASAN
-  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
-#endif
-  fiber.context = back.fctx;
-}
-
-// Fiber side: back to the scheduler; returns when resumed.
-void fiber_yield(Fiber& fiber) {
-#if SLM_EMU_TSAN
-  __tsan_switch_to_fiber(fiber.worker->tsan_self, 1);
-#endif
-#if SLM_EMU_ASAN
-  void* fake_stack = nullptr;
-  __sanitizer_start_switch_fiber(&fake_stack, fiber.worker->scheduler_stack, fiber.worker->scheduler_stack_bytes);
-#endif
-  const bctx::transfer_t back = bctx::jump_fcontext(fiber.caller, nullptr);
-#if SLM_EMU_ASAN
-  __sanitizer_finish_switch_fiber(fake_stack, &fiber.worker->scheduler_stack, &fiber.worker->scheduler_stack_bytes);
-#endif
-  fiber.caller = back.fctx;
-}
-
-thread_local Fiber* tl_fiber = nullptr;
-
+// One CUDA thread's run on its fiber: the kernel, then the checks at its return.
 void run_thread(Fiber& fiber) {
-  Worker& worker = *fiber.worker;
+  Worker& worker = *static_cast<Worker*>(fiber.owner);
   Block& block = worker.block;
   tsan_acquire(&block.start_token);
   try {
@@ -179,18 +66,6 @@ void run_thread(Fiber& fiber) {
   block.state[fiber.thread].wait = Wait::done;
   ++block.exited;
   tsan_release(&worker.end_token);
-}
-
-void fiber_main(bctx::transfer_t transfer) {
-  auto* fiber = static_cast<Fiber*>(transfer.data);
-#if SLM_EMU_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &fiber->worker->scheduler_stack, &fiber->worker->scheduler_stack_bytes);
-#endif
-  fiber->caller = transfer.fctx;
-  for (;;) {
-    run_thread(*fiber);
-    fiber_yield(*fiber);
-  }
 }
 
 // --- one block ---------------------------------------------------------------------------------
@@ -267,7 +142,8 @@ void block_setup(Worker& worker, const LaunchConfig& config, unsigned linear_blo
   block.shared = worker.shared.data();
   block.shared_capacity = worker.shared.size();
   shared_reset(block);
-  while (worker.fibers.size() < static_cast<std::size_t>(threads)) worker.fibers.push_back(fiber_create(worker));
+  while (worker.fibers.size() < static_cast<std::size_t>(threads))
+    worker.fibers.push_back(std::make_unique<Fiber>(worker.host, run_thread, &worker));
 }
 
 // Runs one block to completion; returns the fault message or "".
@@ -286,8 +162,7 @@ std::string run_block(Worker& worker, const LaunchConfig& config, unsigned linea
       const int i = order[static_cast<std::size_t>(k)];
       if (block.state[i].wait != Wait::runnable) continue;
       tl_thread = &block.ctx[i];
-      tl_fiber = worker.fibers[i].get();
-      fiber_resume(*worker.fibers[i]);
+      worker.fibers[i]->resume();
       progressed = true;
     }
     if (!progressed && !block.faulted) {
@@ -297,12 +172,11 @@ std::string run_block(Worker& worker, const LaunchConfig& config, unsigned linea
     if (schedule == Schedule::shuffled) pass_order(order, n, schedule, linear_block, pass);
   }
   tl_thread = nullptr;
-  tl_fiber = nullptr;
   tsan_acquire(&worker.end_token);
   if (block.faulted) {
     // Threads still inside the kernel are abandoned: their fibers restart from the top.
     for (int i = 0; i < n; ++i)
-      if (block.state[i].wait != Wait::done) fiber_start(*worker.fibers[i]);
+      if (block.state[i].wait != Wait::done) worker.fibers[i]->restart();
     return block.fault;
   }
   std::string redzone = shared_redzone_report(block);
@@ -322,62 +196,13 @@ struct Job {
   unsigned fault_block = 0;
 };
 
-// --- a fiber stack overflow: the guard page faults; the handler names the CUDA thread ----------------
-struct sigaction g_previous_segv;
-
-void on_segv(int signal, siginfo_t* info, void* context) {
-  const Fiber* fiber = tl_fiber;
-  const auto* address = static_cast<const char*>(info->si_addr);
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  if (fiber && tl_thread && address >= static_cast<const char*>(fiber->mapping) &&
-      address < static_cast<const char*>(fiber->mapping) + page) {
-    const ThreadCtx& t = *tl_thread;
-    char message[256];
-    const int length = std::snprintf(message, sizeof(message),
-                                     "emulation harness: the stack of CUDA thread %d of block (%u,%u,%u) overflowed "
-                                     "its %zu KiB (large local arrays or deep recursion in the kernel)\n",
-                                     t.linear, t.block_idx.x, t.block_idx.y, t.block_idx.z, k_stack_bytes / 1024);
-    if (length > 0) (void)!write(2, message, static_cast<std::size_t>(length));
-  } else if (g_previous_segv.sa_flags & SA_SIGINFO) {
-    if (g_previous_segv.sa_sigaction) return g_previous_segv.sa_sigaction(signal, info, context);
-  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN) {
-    return g_previous_segv.sa_handler(signal);
-  }
-  ::signal(SIGSEGV, SIG_DFL);  // returning re-runs the access, which now ends the process
-}
-
-// Each OS thread that runs fibers gets an alternate signal stack (unless a sanitizer gave it one):
-// the overflowing stack cannot run the handler.
-void prepare_overflow_report() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action {};
-    action.sa_sigaction = on_segv;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGSEGV, &action, &g_previous_segv);
-  });
-  thread_local std::vector<char> alternate;
-  stack_t current{};
-  if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
-    alternate.resize(64 * 1024);
-    stack_t stack{};
-    stack.ss_sp = alternate.data();
-    stack.ss_size = alternate.size();
-    sigaltstack(&stack, nullptr);
-  }
-}
-
 Worker& this_worker() {
   thread_local Worker worker;
   thread_local bool prepared = false;
   if (!prepared) {
-    prepare_overflow_report();
+    prepare_fiber_host(worker.host);
     prepared = true;
   }
-#if SLM_EMU_TSAN
-  if (!worker.tsan_self) worker.tsan_self = __tsan_get_current_fiber();
-#endif
   return worker;
 }
 
@@ -471,7 +296,9 @@ ThreadCtx& this_thread() {
   return *tl_thread;
 }
 
-void yield_to_scheduler() { fiber_yield(*tl_fiber); }
+const ThreadCtx* running_thread() { return tl_thread; }
+
+void yield_to_scheduler() { current_fiber()->yield(); }
 
 void set_schedule(Schedule schedule, std::uint64_t seed) {
   g_seed.store(seed);

@@ -11,7 +11,7 @@
 // naming the kernel, the block, the threads and the source line.
 //
 // Does not hold: the CUDA names kernels use (cuda_shim.h), the runtime stand-ins (runtime.h),
-// the fibers and the scheduler (harness.cpp), the collectives (warp.cpp, memory.cpp).
+// the fibers (fiber.h) and the scheduler (harness.cpp), the collectives (warp.cpp, memory.cpp).
 #pragma once
 
 #include <cstddef>
@@ -57,6 +57,8 @@ struct ThreadCtx {
 
 // The CUDA thread the calling fiber runs (only valid inside a kernel).
 ThreadCtx& this_thread();
+// The same, or null outside a kernel (for the stack-overflow report).
+const ThreadCtx* running_thread();
 
 // --- launching --------------------------------------------------------------------------------
 struct LaunchConfig {
