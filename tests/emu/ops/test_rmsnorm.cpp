@@ -1,0 +1,147 @@
+// test_rmsnorm.cpp — the CUDA RMSNorm (kernels/cuda/rmsnorm.h) under the emulation harness
+// against its CPU twin (kernels/cpu/layers.h, layers_backward.h): forward (also in place),
+// backward overwriting (also in place on dy) and accumulating, on small and odd shapes that
+// take both block sizes, and identical bits under every schedule.
+// Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/layers.h"
+#include "kernels/cpu/layers_backward.h"
+#include "kernels/cuda/rmsnorm.h"
+#include "tests/emu/emu_test_util.h"
+
+namespace {
+
+using slm::emu::Schedule;
+using slm::emu::testing::ScopedSchedule;
+
+struct Shape {
+  std::int64_t t, d;
+};
+// d 1024 and below take the 128-thread block, above it the 256-thread one.
+const Shape k_shapes[] = {{1, 1}, {3, 40}, {5, 100}, {7, 33}, {2, 1500}, {4, 1024}, {9, 1025}, {70, 64}};
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -2.0f, float hi = 2.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = uniform(rng);
+  return v;
+}
+
+// Largest |got - want| / (|want| + scale of its row): relative error, with the row's scale as the
+// floor where an element cancels to near zero. The scale is mean |want| of the row, or at least
+// row_scale[row] when given (backward: the size of the terms that cancel).
+double max_relative_error(const std::vector<float>& got, const std::vector<float>& want, std::int64_t d,
+                          const std::vector<double>& row_scale = {}) {
+  double worst = 0;
+  for (std::size_t row = 0; row * d < want.size(); ++row) {
+    double mean = 0;
+    for (std::int64_t j = 0; j < d; ++j) mean += std::fabs(want[row * d + j]);
+    mean /= static_cast<double>(d);
+    if (!row_scale.empty()) mean = std::max(mean, row_scale[row]);
+    for (std::int64_t j = 0; j < d; ++j) {
+      const std::size_t i = row * d + j;
+      if (!std::isfinite(got[i])) return INFINITY;
+      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / (std::fabs(want[i]) + mean + 1e-30));
+    }
+  }
+  return worst;
+}
+
+constexpr double k_tolerance = 1e-5;
+
+// With SLM_OPS_VERBOSE set, prints the largest error of a test (silent otherwise).
+void report(const char* what, double error) {
+  if (std::getenv("SLM_OPS_VERBOSE")) std::printf("%s: max relative error %.3g\n", what, error);
+}
+
+TEST(CudaOpsRmsNorm, ForwardMatchesTheCpuTwin) {
+  double worst = 0;
+  for (const Shape s : k_shapes) {
+    const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+    const std::vector<float> x = random_vector(n, 1), w = random_vector(static_cast<std::size_t>(s.d), 2, 0.5f, 1.5f);
+    std::vector<float> want(n), got(n, 123.0f);
+    slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-5f);
+    slm::cuda::rmsnorm_forward({got.data(), x.data(), w.data(), s.t, s.d, 1e-5f}, nullptr);
+    const double error = max_relative_error(got, want, s.d);
+    worst = std::max(worst, error);
+    EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d;
+    std::vector<float> in_place = x;  // out aliases x
+    slm::cuda::rmsnorm_forward({in_place.data(), in_place.data(), w.data(), s.t, s.d, 1e-5f}, nullptr);
+    EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0) << "in place, T " << s.t << " D " << s.d;
+  }
+  report("rmsnorm forward", worst);
+}
+
+TEST(CudaOpsRmsNorm, BackwardMatchesTheCpuTwin) {
+  double worst = 0;
+  for (const Shape s : k_shapes) {
+    const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+    const std::vector<float> x = random_vector(n, 3), dy = random_vector(n, 4),
+                             w = random_vector(static_cast<std::size_t>(s.d), 5, 0.5f, 1.5f);
+    // The terms r * dy * w and c * x cancel (exactly so for D = 1): their size is the error's scale.
+    std::vector<double> scale(static_cast<std::size_t>(s.t));
+    for (std::int64_t row = 0; row < s.t; ++row) {
+      double sum_sq = 0, sum_gw = 0;
+      for (std::int64_t j = 0; j < s.d; ++j) {
+        sum_sq += static_cast<double>(x[row * s.d + j]) * x[row * s.d + j];
+        sum_gw += std::fabs(static_cast<double>(dy[row * s.d + j]) * w[j]);
+      }
+      scale[row] = sum_gw / s.d / std::sqrt(sum_sq / s.d + 1e-6);
+    }
+    for (const bool accumulate : {false, true}) {
+      std::vector<float> want = random_vector(n, 6), got = want;
+      slm::cpu::rmsnorm_backward(want.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate);
+      slm::cuda::rmsnorm_backward({got.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate}, nullptr);
+      const double error = max_relative_error(got, want, s.d, scale);
+      worst = std::max(worst, error);
+      EXPECT_LT(error, k_tolerance)
+          << "T " << s.t << " D " << s.d << (accumulate ? " accumulate" : " overwrite");
+      if (!accumulate) {
+        std::vector<float> in_place = dy;  // dx aliases dy
+        slm::cuda::rmsnorm_backward({in_place.data(), in_place.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false},
+                                    nullptr);
+        EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
+            << "in place, T " << s.t << " D " << s.d;
+      }
+    }
+  }
+  report("rmsnorm backward", worst);
+}
+
+TEST(CudaOpsRmsNorm, EmptyInputWritesNothing) {
+  std::vector<float> out(4, 7.0f), x(4, 1.0f), w(4, 1.0f);
+  slm::cuda::rmsnorm_forward({out.data(), x.data(), w.data(), 0, 4, 1e-6f}, nullptr);
+  slm::cuda::rmsnorm_backward({out.data(), x.data(), x.data(), w.data(), 0, 4, 1e-6f, false}, nullptr);
+  for (const float v : out) EXPECT_EQ(v, 7.0f);
+}
+
+TEST(CudaOpsRmsNorm, IdenticalBitsUnderEverySchedule) {
+  const Shape s{5, 1500};
+  const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+  const std::vector<float> x = random_vector(n, 7), dy = random_vector(n, 8), w = random_vector(1500, 9);
+  std::vector<float> first_y, first_dx;
+  for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
+                                      std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
+    ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
+    std::vector<float> y(n), dx(n);
+    slm::cuda::rmsnorm_forward({y.data(), x.data(), w.data(), s.t, s.d, 1e-6f}, nullptr);
+    slm::cuda::rmsnorm_backward({dx.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false}, nullptr);
+    if (first_y.empty()) {
+      first_y = y;
+      first_dx = dx;
+    }
+    EXPECT_EQ(std::memcmp(y.data(), first_y.data(), n * sizeof(float)), 0) << "forward, schedule " << static_cast<int>(schedule);
+    EXPECT_EQ(std::memcmp(dx.data(), first_dx.data(), n * sizeof(float)), 0) << "backward, schedule " << static_cast<int>(schedule);
+  }
+}
+
+}  // namespace
