@@ -6,8 +6,9 @@
 //
 // Grid: (ceil(max_doc_len / BM), n_docs, H). A block takes BM queries of one document and one
 // head; blocks past their document's end return at once. Each warp owns 16 query rows: it keeps
-// their Q fragments in registers (loaded once by ldmatrix), the 16 x E output accumulator and the
-// running row max m and sum l in fp32. K/V tiles of BN keys stream through a ring of `Stages`
+// their Q fragments in registers (loaded once by ldmatrix; for E = 256 re-read from shared memory
+// at every tile instead), the 16 x E output accumulator and the running row max m and sum l in
+// fp32. K/V tiles of BN keys stream through a ring of `Stages`
 // shared buffers filled by cp.async (rows past the document's end zero-filled), so the copy of
 // tile n + Stages - 1 overlaps the mma work of tile n. Per tile:
 //   S = Q K^T           mma.sync m16n8k16, K fragments by ldmatrix (K is [key][e]: mma's col B)
@@ -32,6 +33,14 @@
 #include "kernels/cuda/ptx.cuh"
 #include "kernels/cuda/shared.cuh"
 
+// Loops over register fragments must unroll fully, or their arrays move to local memory (the
+// harness build ignores the hint).
+#if defined(__CUDACC__)
+#define SLM_UNROLL _Pragma("unroll")
+#else
+#define SLM_UNROLL
+#endif
+
 namespace slm::cuda {
 namespace {
 
@@ -46,15 +55,20 @@ struct AttentionTraits {
   static constexpr int kv_tiles = BN / 8;  // n8 tiles of S
   static constexpr int shared_elems = BM * lds + 2 * Stages * BN * lds;  // Q, then K ring, then V ring
   static constexpr int shared_bytes = shared_elems * 2;
+  // Q's A fragments stay in registers (E / 4 of them) up to E = 128; beyond, the 16 x E fp32
+  // output accumulator takes E / 2 registers and Q is read from shared memory at every tile.
+  static constexpr bool q_in_registers = E <= 128;
+  static constexpr int q_frags = q_in_registers ? E / 16 : 1;
   static_assert(BM % 16 == 0 && BM >= 16 && BM <= 128, "a warp owns 16 query rows; 1..8 warps");
   static_assert(BN % 16 == 0, "K/V tiles are whole k16 steps of P V");
-  static_assert(E % 16 == 0 && E <= 128, "head_dim is whole k16 steps of Q K^T; 256 needs Q out of registers");
+  static_assert(E % 16 == 0 && E <= 256, "head_dim is whole k16 steps of Q K^T, at most 256");
   static_assert(Stages >= 2 && Stages <= 8, "cp.async.wait_group counts 0..7 pending stages");
   static_assert(shared_bytes <= 160 * 1024, "dynamic shared memory fits sm_80's 163 KiB");
 };
 
 using Traits64 = AttentionTraits<64, 64, 64, 2>;    // 45 KiB shared
 using Traits128 = AttentionTraits<128, 64, 64, 2>;  // 85 KiB shared
+using Traits256 = AttentionTraits<256, 64, 32, 2>;  // 99 KiB shared, Q read from shared memory
 
 // The 16-bit input type: packing two fp32 values into one mma register, and the mma itself.
 template <class Elem>
@@ -111,25 +125,37 @@ struct BlockTask {
 // One K/V tile: S = Q K^T for this warp's 16 rows, masked online softmax, O += P V.
 template <class T, class Elem, class Tile>
 __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const BlockTask& task, bool masked,
-                                            int window, float scale_log2, const std::uint32_t (&qf)[T::E / 16][4],
+                                            int window, float scale_log2, const std::uint32_t (&qf)[T::q_frags][4],
                                             float (&o)[T::e_tiles][4], float (&m)[2], float (&l)[2],
                                             float (&l_used)[2]) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int k_at = T::BM * T::lds + stage * T::BN * T::lds;
   const int v_at = T::BM * T::lds + (T::Stages + stage) * T::BN * T::lds;
   float s[T::kv_tiles][4] = {};
-  for (int kk = 0; kk < T::E / 16; ++kk)
+  SLM_UNROLL
+  for (int kk = 0; kk < T::E / 16; ++kk) {
+    std::uint32_t qa[4];
+    if constexpr (T::q_in_registers) {
+      SLM_UNROLL
+      for (int c = 0; c < 4; ++c) qa[c] = qf[kk][c];
+    } else {
+      ptx::ldmatrix_x4(qa, &smem[(warp * 16 + (lane % 16)) * T::lds + kk * 16 + (lane / 16) * 8]);
+    }
+    SLM_UNROLL
     for (int ni = 0; ni < T::kv_tiles; ni += 2) {
       std::uint32_t r[4];  // (keys ni, e low), (ni, e high), (ni + 1, e low), (ni + 1, e high)
       const int n = ni * 8 + (lane % 8) + (lane / 16) * 8, e = kk * 16 + ((lane / 8) % 2) * 8;
       ptx::ldmatrix_x4(r, &smem[k_at + n * T::lds + e]);
       const std::uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-      ElemOps<Elem>::mma(s[ni], qf[kk], b0);
-      ElemOps<Elem>::mma(s[ni + 1], qf[kk], b1);
+      ElemOps<Elem>::mma(s[ni], qa, b0);
+      ElemOps<Elem>::mma(s[ni + 1], qa, b1);
     }
+  }
   // c0, c1 sit at (row g, cols 2t, 2t + 1) of each 16x8 tile, c2, c3 at row g + 8.
   float row_max[2] = {-INFINITY, -INFINITY};
+  SLM_UNROLL
   for (int ni = 0; ni < T::kv_tiles; ++ni)
+    SLM_UNROLL
     for (int c = 0; c < 4; ++c) {
       float x = s[ni][c] * scale_log2;
       if (masked) {
@@ -140,6 +166,7 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
       row_max[c >> 1] = fmaxf(row_max[c >> 1], x);
     }
   float base[2];
+  SLM_UNROLL
   for (int r = 0; r < 2; ++r) {
     row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(0xffffffffu, row_max[r], 1));
     row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(0xffffffffu, row_max[r], 2));
@@ -149,15 +176,19 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
     m[r] = m_new;
     l[r] *= alpha;
     l_used[r] *= alpha;
+    SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ++ei) {
       o[ei][2 * r] *= alpha;
       o[ei][2 * r + 1] *= alpha;
     }
   }
+  SLM_UNROLL
   for (int kk = 0; kk < T::BN / 16; ++kk) {
     std::uint32_t a[4];
+    SLM_UNROLL
     for (int half = 0; half < 2; ++half) {  // n8 tiles 2kk, 2kk + 1 are A's columns 0-7, 8-15
       float* sv = s[2 * kk + half];
+      SLM_UNROLL
       for (int c = 0; c < 4; ++c) {
         sv[c] = exp2f(sv[c] - base[c >> 1]);
         l[c >> 1] += sv[c];
@@ -167,6 +198,7 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
       l_used[0] += sv[0] + sv[1];
       l_used[1] += sv[2] + sv[3];
     }
+    SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ei += 2) {
       std::uint32_t r[4];  // (keys low, e tile ei), (keys high, ei), (keys low, ei + 1), (keys high, ei + 1)
       const int key = kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, e = ei * 8 + (lane / 16) * 8;
@@ -193,7 +225,9 @@ template <class T, class Elem>
 __device__ __forceinline__ void store_rows(const AttentionParams& p, const BlockTask& task, float (&o)[T::e_tiles][4],
                                            float (&m)[2], float (&l)[2], float (&l_used)[2]) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  SLM_UNROLL
   for (int r = 0; r < 2; ++r) {
+    SLM_UNROLL
     for (int x = 1; x <= 2; x *= 2) {
       l[r] += __shfl_xor_sync(0xffffffffu, l[r], x);
       l_used[r] += __shfl_xor_sync(0xffffffffu, l_used[r], x);
@@ -203,6 +237,7 @@ __device__ __forceinline__ void store_rows(const AttentionParams& p, const Block
     const long long row = task.doc_start + i;
     const float inv = l_used[r] > 0.0f ? 1.0f / l_used[r] : 0.0f;
     const long long at = (row * p.h + task.head) * T::E;
+    SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ++ei) {
       const int col = ei * 8 + 2 * t;
       const float x0 = o[ei][2 * r] * inv, x1 = o[ei][2 * r + 1] * inv;
@@ -251,7 +286,7 @@ __global__ void __launch_bounds__(T::threads) attention_forward_kernel(Attention
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const float scale_log2 = p.scale * 1.4426950408889634f;
-  std::uint32_t qf[T::E / 16][4];
+  std::uint32_t qf[T::q_frags][4];
   float o[T::e_tiles][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, l_used[2] = {0.0f, 0.0f};
   const int warp_first = task.m0 + warp * 16, warp_last = warp_first + 15;
@@ -261,9 +296,11 @@ __global__ void __launch_bounds__(T::threads) attention_forward_kernel(Attention
     const int next = n + T::Stages - 1;
     if (next < n_tiles) load_kv<T>(smem, next % T::Stages, (first_tile + next) * T::BN, k, v, task, p.g);
     ptx::cp_async_commit();
-    if (n == 0)
-      for (int kk = 0; kk < T::E / 16; ++kk)
+    if (T::q_in_registers && n == 0) {
+      SLM_UNROLL
+      for (int kk = 0; kk < T::q_frags; ++kk)
         ptx::ldmatrix_x4(qf[kk], &smem[(warp * 16 + (lane % 16)) * T::lds + kk * 16 + (lane / 16) * 8]);
+    }
     const int kv0 = (first_tile + n) * T::BN;
     // Warp-uniform: skip tiles this warp's rows cannot see (past the diagonal, before the window);
     // mask only tiles some element of which is hidden.
@@ -291,7 +328,8 @@ void dispatch_head_dim(const AttentionParams& p, cudaStream_t stream) {
   switch (p.e) {
     case 64: launch_attention<Traits64, Elem>(p, stream); break;
     case 128: launch_attention<Traits128, Elem>(p, stream); break;
-    default: SLM_CHECK(false, "attention: head_dim ", p.e, " is not supported by the CUDA kernel (64 or 128)");
+    case 256: launch_attention<Traits256, Elem>(p, stream); break;
+    default: SLM_CHECK(false, "attention: head_dim ", p.e, " is not supported by the CUDA kernel (64, 128 or 256)");
   }
 }
 

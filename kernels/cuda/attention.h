@@ -3,12 +3,12 @@
 // (kernels/cpu/attention_backward.h), with the same layouts, masks and log-sum-exp.
 //
 // Letters: T tokens of one packed row, H query heads, G key/value heads (H % G == 0; query head
-// h reads kv head h / (H / G), K and V are never repeated), E head_dim (64 or 128).
+// h reads kv head h / (H / G), K and V are never repeated), E head_dim (64, 128 or 256).
 //
 // Visibility (as the CPU twin): query t sees key j iff j <= t, both are in the same document of
 // cu_seqlens, and (window > 0) t - j < window.
 //
-// Does not hold: the backward (a later kernel), the KV-cached inference forward, head dim 256.
+// Does not hold: the backward (a later kernel), the KV-cached inference forward.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -36,7 +36,7 @@ struct AttentionParams {
   float scale = 0.0f;    // softmax scale, usually 1 / sqrt(E)
 };
 
-// out = softmax(q k^T * scale + mask) v per head, and lse, for E in {64, 128}. Accumulates in
+// out = softmax(q k^T * scale + mask) v per head, and lse, for E in {64, 128, 256}. Accumulates in
 // fp32; the probabilities enter the P V product rounded to the input type (as FlashAttention-2
 // does). Enqueued on `stream`; throws slm::Error for unsupported shapes or misaligned pointers.
 void attention_forward_train(const AttentionParams& p, AttentionInput type, cudaStream_t stream);

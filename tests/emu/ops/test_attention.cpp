@@ -165,6 +165,8 @@ const Case k_cases[] = {
     {130, 2, 2, 64, {}, 0},                // three query blocks, three K/V tiles
     {40, 2, 1, 128, {0, 25, 40}, 0},       // head dim 128, GQA 2, two documents
     {70, 2, 2, 128, {0, 3, 70}, 9},        // head dim 128, window, two K/V tiles
+    {40, 2, 1, 256, {0, 23, 40}, 0},       // head dim 256 (Q from shared memory), two K/V tiles of 32
+    {75, 2, 2, 256, {}, 30},               // head dim 256, window, three K/V tiles
 };
 
 void check_acceptance(const Measured& r, const Case& c, const char* type) {
@@ -183,7 +185,7 @@ TEST(CudaAttention, Bf16ForwardMatchesFloat64AndTheCpuTwin) {
 }
 
 TEST(CudaAttention, F16ForwardMatchesFloat64AndTheCpuTwin) {
-  for (const Case& c : {k_cases[2], k_cases[4], k_cases[7]})
+  for (const Case& c : {k_cases[2], k_cases[4], k_cases[7], k_cases[9]})
     check_acceptance(run_case<__half>(c, AttentionInput::f16, 12), c, "f16");
 }
 
