@@ -13,6 +13,7 @@
 #include "checkpoints/gguf_quants.h"
 #include "checkpoints/peft_adapter.h"
 #include "checkpoints/safetensors.h"
+#include "data/model_assets.h"
 #include "train/core/error.h"
 
 namespace slm {
@@ -180,7 +181,16 @@ std::vector<fs::path> run_export(const ExportSettings& s, const LoraAdapters& ad
       const GgmlType t = dtype == "f32" ? GgmlType::F32 : dtype == "f16" ? GgmlType::F16
                          : dtype == "bf16" ? GgmlType::BF16 : GgmlType::Q8_0;
       const fs::path file = s.out_dir / ("model-" + dtype + ".gguf");
-      write_gguf_model(*merged, s.base_model, file, t);
+      GgufModelAssets assets;
+      if (!s.tokenizer_json.empty()) {
+        if (s.tokenizer_json.filename() != "tokenizer.json")
+          SLM_FAIL(s.tokenizer_json.string(), ": the GGUF export reads a tokenizer override from a file named "
+                   "tokenizer.json (with its tokenizer_config.json beside it); rename it");
+        assets.tokenizer_json = s.tokenizer_json;
+      }
+      if (!s.chat_template.empty())
+        if (auto tmpl = load_model_chat_template(s.base_model, s.chat_template)) assets.chat_template = tmpl->text;
+      write_gguf_model(*merged, s.base_model, file, t, assets);
       return {file};
     }
     case ExportKind::GgufLora: {

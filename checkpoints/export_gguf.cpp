@@ -149,7 +149,7 @@ void check_base_path(const std::filesystem::path& base) {
 }  // namespace
 
 void write_gguf_model(const LlamaWeights& weights, const std::filesystem::path& base_model_path,
-                      const std::filesystem::path& out_file, GgmlType type) {
+                      const std::filesystem::path& out_file, GgmlType type, const GgufModelAssets& assets) {
   const ModelConfig& c = weights.config;
   c.validate(out_file.string());
   const std::uint32_t file_type = file_type_of(type);
@@ -160,6 +160,11 @@ void write_gguf_model(const LlamaWeights& weights, const std::filesystem::path& 
   const bool gguf_base = base_model_path.extension() == ".gguf" && !std::filesystem::is_directory(base_model_path);
   std::vector<std::pair<std::string, GgufValue>> tokenizer =
       gguf_base ? copy_from_gguf_base(w, base_model_path, c) : tokenizer_from_hf_base(base_model_path, out_file, c);
+  if (!assets.tokenizer_json.empty()) tokenizer = gguf_tokenizer_from_hf_dir(assets.tokenizer_json.parent_path(), c.vocab_size);
+  if (assets.chat_template) {
+    std::erase_if(tokenizer, [](const auto& kv) { return kv.first.rfind("tokenizer.chat_template", 0) == 0; });
+    tokenizer.emplace_back("tokenizer.chat_template", gguf_value_string(*assets.chat_template));
+  }
   if (!w.has("general.name")) w.set_string("general.name", base_model_path.filename().string());
   set_llama_metadata(w, c);
   w.set_u32("general.file_type", file_type);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "checkpoints/gguf.h"
@@ -36,8 +37,15 @@ namespace slm {
 // without tokenizer.json gives a file without a tokenizer, which slmtune loads but llama.cpp does
 // not, and a warning on stderr says so. Writes atomically; throws slm::Error naming the tensor
 // for non-finite weights.
+// What training used instead of the base model's own tokenizer and template (a recipe's
+// model.tokenizer and model.chat_template): they replace the base's in the file.
+struct GgufModelAssets {
+  std::filesystem::path tokenizer_json;       // a tokenizer.json (its directory's files are read)
+  std::optional<std::string> chat_template;   // the template's text
+};
+
 void write_gguf_model(const LlamaWeights& weights, const std::filesystem::path& base_model_path,
-                      const std::filesystem::path& out_file, GgmlType type);
+                      const std::filesystem::path& out_file, GgmlType type, const GgufModelAssets& assets = {});
 
 // A llama.cpp LoRA adapter: general.architecture llama, general.type "adapter", adapter.type
 // "lora", adapter.lora.alpha (alpha * sqrt(r) for rsLoRA, so that llama.cpp's alpha / r equals

@@ -5,7 +5,8 @@
 #    export (f32) and the merged GGUF (f32) give the same logits, bit for bit, as the base with the
 #    adapter folded in (`slmtune logits --merge`); the f16 / q8_0 GGUFs and the gguf-lora load;
 #  - refusals: a non-empty --out without --force, a DoRA adapter as gguf-lora, a bad --dtype;
-#    --force replaces; a run directory exports its newest checkpoint, a checkpoint its own step.
+#    --force replaces; a run directory exports its newest checkpoint, a checkpoint its own step;
+#  - a recipe's chat template override goes into the merged and GGUF exports.
 # Usage: test_export.sh SLMTUNE SOURCE_DIR
 set -u
 slmtune=$1
@@ -94,5 +95,15 @@ grep -q "error (llama.cpp): a DoRA adapter cannot be a llama.cpp LoRA" <<<"$out"
 logits dora_ref.st --model "$model" --adapter runs/dora/adapter --merge
 logits dora_merged.st --model dora_merged
 same dora_ref.st dora_merged.st "DoRA merged export vs merged in memory"
+
+# A recipe's chat template override travels with the merged HF and GGUF exports.
+printf '%s\n' "{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>{{ m['content'] }}<|eot_id|>{% endfor %}" \
+  "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{% endif %}" > custom.jinja
+out=$("$slmtune" train plain.yaml output.name=custom model.chat_template=custom.jinja train.max_steps=2 \
+      "output.export=[gguf, merged]" 2>&1) || fail "training with a template override failed:\n$out"
+"$slmtune" inspect runs/custom/export/gguf/model-f16.gguf | grep -q 'chat template: "{% for m in messages %}' \
+  || fail "the GGUF export does not carry the recipe's chat template"
+grep -q '{% for m in messages %}' runs/custom/export/merged/tokenizer_config.json \
+  || fail "the merged export does not carry the recipe's chat template"
 
 [ $failures = 0 ] && echo "PASS" || { echo "$failures failure(s)"; exit 1; }
