@@ -18,6 +18,9 @@
 // Only tiles that straddle the diagonal, the window's edge or the document's end are masked.
 // The row sum used to normalize O sums the rounded probabilities that entered P V (so the
 // weights applied to V sum to one); the LSE comes from the fp32 sum, as the backward expects.
+// With p.exact_probabilities, P enters P V as three rounded pieces (Parts = 3), which brings the
+// fp32 output to the CPU twin's fp32 accuracy; it is the tests' check on everything but that
+// one rounding.
 // Does not hold: the public declaration (attention.h); PTX lives in ptx.cuh.
 #include "kernels/cuda/attention.h"
 
@@ -37,8 +40,10 @@
 // harness build ignores the hint).
 #if defined(__CUDACC__)
 #define SLM_UNROLL _Pragma("unroll")
+#define SLM_NO_UNROLL _Pragma("unroll 1")
 #else
 #define SLM_UNROLL
+#define SLM_NO_UNROLL
 #endif
 
 namespace slm::cuda {
@@ -122,8 +127,52 @@ struct BlockTask {
   int head, kv_head;
 };
 
+// P = exp2(s - base) for one tile's scores s (in place), l += its fp32 row sums, and O += P V with
+// P rounded to Elem: as one part (Parts = 1, FlashAttention-2), or as the sum of Parts rounded
+// pieces hi + mid + lo (Parts = 3: P to about fp32 accuracy, Parts times the P V tensor work;
+// one piece at a time, V's fragments re-read, so the registers stay those of Parts = 1).
+// l_used sums the rounded pieces that entered P V.
+template <class T, class Elem, int Parts, class Tile>
+__device__ __forceinline__ void accumulate_pv(Tile smem, int v_at, float (&s)[T::kv_tiles][4], const float (&base)[2],
+                                              float (&o)[T::e_tiles][4], float (&l)[2], float (&l_used)[2]) {
+  const int lane = threadIdx.x & 31;
+  SLM_UNROLL
+  for (int ni = 0; ni < T::kv_tiles; ++ni)
+    SLM_UNROLL
+    for (int c = 0; c < 4; ++c) {
+      s[ni][c] = exp2f(s[ni][c] - base[c >> 1]);
+      l[c >> 1] += s[ni][c];
+    }
+  SLM_UNROLL
+  for (int kk = 0; kk < T::BN / 16; ++kk)
+    SLM_NO_UNROLL  // unrolled, the pieces' V loads are hoisted together and E = 256 spills
+    for (int part = 0; part < Parts; ++part) {  // s keeps what the pieces so far left out
+      std::uint32_t a[4];
+      SLM_UNROLL
+      for (int half = 0; half < 2; ++half) {  // n8 tiles 2kk, 2kk + 1 are A's columns 0-7, 8-15
+        float* sv = s[2 * kk + half];
+        float x[4] = {sv[0], sv[1], sv[2], sv[3]};
+        a[2 * half] = pack_rounded<Elem>(x[0], x[1]);      // row g
+        a[2 * half + 1] = pack_rounded<Elem>(x[2], x[3]);  // row g + 8
+        l_used[0] += x[0] + x[1];
+        l_used[1] += x[2] + x[3];
+        SLM_UNROLL
+        for (int c = 0; c < 4; ++c) sv[c] -= x[c];
+      }
+      SLM_UNROLL
+      for (int ei = 0; ei < T::e_tiles; ei += 2) {
+        std::uint32_t r[4];  // (keys low, e tile ei), (keys high, ei), (keys low, ei + 1), (keys high, ei + 1)
+        const int key = kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, e = ei * 8 + (lane / 16) * 8;
+        ptx::ldmatrix_x4_trans(r, &smem[v_at + key * T::lds + e]);
+        const std::uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+        ElemOps<Elem>::mma(o[ei], a, b0);
+        ElemOps<Elem>::mma(o[ei + 1], a, b1);
+      }
+    }
+}
+
 // One K/V tile: S = Q K^T for this warp's 16 rows, masked online softmax, O += P V.
-template <class T, class Elem, class Tile>
+template <class T, class Elem, int Parts, class Tile>
 __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const BlockTask& task, bool masked,
                                             int window, float scale_log2, const std::uint32_t (&qf)[T::q_frags][4],
                                             float (&o)[T::e_tiles][4], float (&m)[2], float (&l)[2],
@@ -182,32 +231,7 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
       o[ei][2 * r + 1] *= alpha;
     }
   }
-  SLM_UNROLL
-  for (int kk = 0; kk < T::BN / 16; ++kk) {
-    std::uint32_t a[4];
-    SLM_UNROLL
-    for (int half = 0; half < 2; ++half) {  // n8 tiles 2kk, 2kk + 1 are A's columns 0-7, 8-15
-      float* sv = s[2 * kk + half];
-      SLM_UNROLL
-      for (int c = 0; c < 4; ++c) {
-        sv[c] = exp2f(sv[c] - base[c >> 1]);
-        l[c >> 1] += sv[c];
-      }
-      a[2 * half] = pack_rounded<Elem>(sv[0], sv[1]);      // row g
-      a[2 * half + 1] = pack_rounded<Elem>(sv[2], sv[3]);  // row g + 8
-      l_used[0] += sv[0] + sv[1];
-      l_used[1] += sv[2] + sv[3];
-    }
-    SLM_UNROLL
-    for (int ei = 0; ei < T::e_tiles; ei += 2) {
-      std::uint32_t r[4];  // (keys low, e tile ei), (keys high, ei), (keys low, ei + 1), (keys high, ei + 1)
-      const int key = kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, e = ei * 8 + (lane / 16) * 8;
-      ptx::ldmatrix_x4_trans(r, &smem[v_at + key * T::lds + e]);
-      const std::uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-      ElemOps<Elem>::mma(o[ei], a, b0);
-      ElemOps<Elem>::mma(o[ei + 1], a, b1);
-    }
-  }
+  accumulate_pv<T, Elem, Parts>(smem, v_at, s, base, o, l, l_used);
 }
 
 // Issues the copies of K/V tile number `tile` (keys kv0 .. kv0 + BN - 1) into ring slot `stage`.
@@ -255,7 +279,7 @@ __device__ __forceinline__ void store_rows(const AttentionParams& p, const Block
   }
 }
 
-template <class T, class Elem>
+template <class T, class Elem, int Parts>
 __global__ void __launch_bounds__(T::threads) attention_forward_kernel(AttentionParams p) {
   auto smem = dynamic_shared<Elem>();  // Q [BM][lds], K [Stages][BN][lds], V [Stages][BN][lds]
   BlockTask task;
@@ -307,7 +331,7 @@ __global__ void __launch_bounds__(T::threads) attention_forward_kernel(Attention
     if (kv0 > warp_last || (p.window > 0 && kv0 + T::BN - 1 <= warp_first - p.window)) continue;
     const bool masked = kv0 + T::BN - 1 > warp_first || kv0 + T::BN > task.len ||
                         (p.window > 0 && warp_last - kv0 >= p.window);
-    attend_tile<T, Elem>(smem, n % T::Stages, kv0, task, masked, p.window, scale_log2, qf, o, m, l, l_used);
+    attend_tile<T, Elem, Parts>(smem, n % T::Stages, kv0, task, masked, p.window, scale_log2, qf, o, m, l, l_used);
   }
   ptx::cp_async_wait<0>();
   store_rows<T, Elem>(p, task, o, m, l, l_used);
@@ -315,7 +339,7 @@ __global__ void __launch_bounds__(T::threads) attention_forward_kernel(Attention
 
 template <class T, class Elem>
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
-  auto kernel = attention_forward_kernel<T, Elem>;
+  auto kernel = p.exact_probabilities ? attention_forward_kernel<T, Elem, 3> : attention_forward_kernel<T, Elem, 1>;
   if (T::shared_bytes > 48 * 1024)
     SLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::shared_bytes));
   const int n_docs = p.cu_seqlens != nullptr ? p.n_docs : 1;

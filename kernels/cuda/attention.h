@@ -34,11 +34,14 @@ struct AttentionParams {
   int max_doc_len = 0;   // longest document (host-side; sizes the grid); T when cu_seqlens is nullptr
   int window = 0;        // sliding window (0: none)
   float scale = 0.0f;    // softmax scale, usually 1 / sqrt(E)
+  // false: P enters P V rounded to the input type (FlashAttention-2; what training uses). true: as
+  // three rounded pieces, P to about fp32 accuracy for 3x the P V tensor work (checks, tests).
+  bool exact_probabilities = false;
 };
 
 // out = softmax(q k^T * scale + mask) v per head, and lse, for E in {64, 128, 256}. Accumulates in
 // fp32; the probabilities enter the P V product rounded to the input type (as FlashAttention-2
-// does). Enqueued on `stream`; throws slm::Error for unsupported shapes or misaligned pointers.
+// does) unless p.exact_probabilities. Enqueued on `stream`; throws slm::Error for unsupported shapes or misaligned pointers.
 void attention_forward_train(const AttentionParams& p, AttentionInput type, cudaStream_t stream);
 
 }  // namespace slm::cuda
