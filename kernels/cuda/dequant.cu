@@ -84,7 +84,8 @@ void launch_dequant(const DequantParams& p, Out* out, cudaStream_t stream) {
             " elements; quantized tensors hold whole blocks of 32 (check the tensor's shape)");
   if (p.n == 0) return;
   const std::int64_t needed = (p.n / 2 + k_threads - 1) / k_threads;
-  const dim3 grid(static_cast<unsigned>(needed < k_max_blocks ? needed : k_max_blocks));
+  const std::int64_t limit = p.max_blocks > 0 ? p.max_blocks : k_max_blocks;
+  const dim3 grid(static_cast<unsigned>(needed < limit ? needed : limit));
   switch (p.type) {
     case QuantType::q4_0: return launch(dequant_kernel<QuantType::q4_0, Out>, grid, dim3(k_threads), 0, stream, p, out);
     case QuantType::q4_1: return launch(dequant_kernel<QuantType::q4_1, Out>, grid, dim3(k_threads), 0, stream, p, out);

@@ -26,6 +26,7 @@ struct DequantParams {
   QuantType type = QuantType::q8_0;
   const void* blocks = nullptr;  // n / 32 blocks of `type`, packed (any alignment)
   std::int64_t n = 0;            // elements; a multiple of 32
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 std::int64_t quant_block_bytes(QuantType type);  // 18, 20 or 34

@@ -19,7 +19,7 @@ struct RmsNormTraits {
   static_assert(Threads % 32 == 0 && Threads >= 32 && Threads <= 1024, "whole warps, at most 1024 threads");
 };
 
-constexpr std::int64_t k_max_blocks = 1 << 16;  // rows beyond this are taken by grid-stride
+constexpr std::int64_t k_max_blocks = 4096;  // about two waves of 128-thread blocks on an H100; more rows by grid-stride
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -89,7 +89,10 @@ __global__ void __launch_bounds__(T::threads) rmsnorm_backward_kernel(RmsNormBac
   }
 }
 
-unsigned row_blocks(std::int64_t t) { return static_cast<unsigned>(t < k_max_blocks ? t : k_max_blocks); }
+unsigned row_blocks(std::int64_t t, int max_blocks) {
+  const std::int64_t limit = max_blocks > 0 ? max_blocks : k_max_blocks;
+  return static_cast<unsigned>(t < limit ? t : limit);
+}
 
 void check_shape(std::int64_t t, std::int64_t d, const char* what) {
   SLM_CHECK(t >= 0 && d >= 1 && d < (std::int64_t{1} << 31), "internal: ", what, " called with T ", t, ", D ", d,
@@ -103,10 +106,10 @@ void rmsnorm_forward(const RmsNormParams& p, cudaStream_t stream) {
   if (p.t == 0) return;
   if (p.d <= 1024) {
     using T = RmsNormTraits<128>;
-    launch(rmsnorm_forward_kernel<T>, dim3(row_blocks(p.t)), dim3(T::threads), 0, stream, p);
+    launch(rmsnorm_forward_kernel<T>, dim3(row_blocks(p.t, p.max_blocks)), dim3(T::threads), 0, stream, p);
   } else {
     using T = RmsNormTraits<256>;
-    launch(rmsnorm_forward_kernel<T>, dim3(row_blocks(p.t)), dim3(T::threads), 0, stream, p);
+    launch(rmsnorm_forward_kernel<T>, dim3(row_blocks(p.t, p.max_blocks)), dim3(T::threads), 0, stream, p);
   }
 }
 
@@ -115,10 +118,10 @@ void rmsnorm_backward(const RmsNormBackwardParams& p, cudaStream_t stream) {
   if (p.t == 0) return;
   if (p.d <= 1024) {
     using T = RmsNormTraits<128>;
-    launch(rmsnorm_backward_kernel<T>, dim3(row_blocks(p.t)), dim3(T::threads), 0, stream, p);
+    launch(rmsnorm_backward_kernel<T>, dim3(row_blocks(p.t, p.max_blocks)), dim3(T::threads), 0, stream, p);
   } else {
     using T = RmsNormTraits<256>;
-    launch(rmsnorm_backward_kernel<T>, dim3(row_blocks(p.t)), dim3(T::threads), 0, stream, p);
+    launch(rmsnorm_backward_kernel<T>, dim3(row_blocks(p.t, p.max_blocks)), dim3(T::threads), 0, stream, p);
   }
 }
 

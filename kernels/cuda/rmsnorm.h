@@ -20,6 +20,7 @@ struct RmsNormParams {
   const float* w = nullptr;  // [D]
   std::int64_t t = 0, d = 0;
   float eps = 1e-6f;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // dx[T, D] = r * (dy*w - x * r^2 * mean(dy*w*x)),  r = rsqrt(mean(x^2) + eps) per row, recomputed
@@ -33,6 +34,7 @@ struct RmsNormBackwardParams {
   std::int64_t t = 0, d = 0;
   float eps = 1e-6f;
   bool accumulate = false;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // Both enqueued on `stream`; one block per row (grid-stride over rows), any T >= 0 and D >= 1.

@@ -45,9 +45,10 @@ __global__ void __launch_bounds__(k_threads) rope_kernel(RopeParams p) {
   }
 }
 
-unsigned blocks_for(std::int64_t total) {
+unsigned blocks_for(std::int64_t total, int max_blocks) {
   const std::int64_t needed = (total + k_threads - 1) / k_threads;
-  return static_cast<unsigned>(needed < k_max_blocks ? needed : k_max_blocks);
+  const std::int64_t limit = max_blocks > 0 ? max_blocks : k_max_blocks;
+  return static_cast<unsigned>(needed < limit ? needed : limit);
 }
 
 template <int Sign>
@@ -55,7 +56,7 @@ void launch_rope(const RopeParams& p, cudaStream_t stream, const char* what) {
   SLM_CHECK(p.t >= 0 && p.n >= 1 && p.e >= 0, "internal: ", what, " called with T ", p.t, ", n ", p.n, ", E ", p.e);
   const std::int64_t total = p.t * p.n * (p.e / 2);
   if (total == 0) return;
-  launch(rope_kernel<Sign>, dim3(blocks_for(total)), dim3(k_threads), 0, stream, p);
+  launch(rope_kernel<Sign>, dim3(blocks_for(total, p.max_blocks)), dim3(k_threads), 0, stream, p);
 }
 
 }  // namespace
@@ -64,7 +65,7 @@ void rope_tables(const RopeTablesParams& p, cudaStream_t stream) {
   SLM_CHECK(p.t >= 0 && p.half >= 0, "internal: cuda::rope_tables called with T ", p.t, ", half ", p.half);
   const std::int64_t total = p.t * p.half;
   if (total == 0) return;
-  launch(rope_tables_kernel, dim3(blocks_for(total)), dim3(k_threads), 0, stream, p);
+  launch(rope_tables_kernel, dim3(blocks_for(total, p.max_blocks)), dim3(k_threads), 0, stream, p);
 }
 
 void rope_forward(const RopeParams& p, cudaStream_t stream) { launch_rope<-1>(p, stream, "cuda::rope_forward"); }

@@ -23,6 +23,7 @@ struct RopeTablesParams {
   const std::int32_t* positions = nullptr;  // [T]
   const float* inv_freq = nullptr;        // [half]
   std::int64_t t = 0, half = 0;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // In place on x[T, n, E], HF's rotate-half layout, with c = cos[t, i], s = sin[t, i], i < E/2:
@@ -33,6 +34,7 @@ struct RopeParams {
   const float* cos = nullptr;  // [T, E/2]
   const float* sin = nullptr;  // [T, E/2]
   std::int64_t t = 0, n = 0, e = 0;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // All enqueued on `stream`; one thread per (token, head, i < E/2) pair, grid-stride.

@@ -31,9 +31,10 @@ __global__ void __launch_bounds__(k_threads) swiglu_backward_kernel(SwiGluBackwa
   }
 }
 
-unsigned blocks_for(std::int64_t count) {
+unsigned blocks_for(std::int64_t count, int max_blocks) {
   const std::int64_t needed = (count + k_threads - 1) / k_threads;
-  return static_cast<unsigned>(needed < k_max_blocks ? needed : k_max_blocks);
+  const std::int64_t limit = max_blocks > 0 ? max_blocks : k_max_blocks;
+  return static_cast<unsigned>(needed < limit ? needed : limit);
 }
 
 }  // namespace
@@ -41,14 +42,14 @@ unsigned blocks_for(std::int64_t count) {
 void swiglu_forward(const SwiGluParams& p, cudaStream_t stream) {
   SLM_CHECK(p.count >= 0, "internal: cuda::swiglu_forward called with count ", p.count);
   if (p.count == 0) return;
-  launch(swiglu_forward_kernel, dim3(blocks_for(p.count)), dim3(k_threads), 0, stream, p);
+  launch(swiglu_forward_kernel, dim3(blocks_for(p.count, p.max_blocks)), dim3(k_threads), 0, stream, p);
 }
 
 void swiglu_backward(const SwiGluBackwardParams& p, cudaStream_t stream) {
   SLM_CHECK(p.count >= 0, "internal: cuda::swiglu_backward called with count ", p.count);
   SLM_CHECK(p.dgate != p.dup || p.count == 0, "internal: cuda::swiglu_backward needs dgate != dup");
   if (p.count == 0) return;
-  launch(swiglu_backward_kernel, dim3(blocks_for(p.count)), dim3(k_threads), 0, stream, p);
+  launch(swiglu_backward_kernel, dim3(blocks_for(p.count, p.max_blocks)), dim3(k_threads), 0, stream, p);
 }
 
 }  // namespace slm::cuda

@@ -19,6 +19,7 @@ struct SwiGluParams {
   const float* gate = nullptr;  // [T, F]
   const float* up = nullptr;    // [T, F]
   std::int64_t count = 0;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // dgate = dout * up * sigmoid(gate) * (1 + gate * (1 - sigmoid(gate))),  dup = dout * silu(gate).
@@ -30,6 +31,7 @@ struct SwiGluBackwardParams {
   const float* gate = nullptr;  // [T, F]
   const float* up = nullptr;    // [T, F]
   std::int64_t count = 0;
+  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
 // Both enqueued on `stream`; one thread per element, grid-stride.

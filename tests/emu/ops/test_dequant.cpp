@@ -1,8 +1,8 @@
 // test_dequant.cpp — the CUDA dequantization (kernels/cuda/dequant.h) of Q4_0, Q4_1 and Q8_0
 // under the emulation harness: fp32 bit for bit against the operations of
 // checkpoints/gguf_quants.cpp (copied below), bf16 as that value rounded to nearest even, on one
-// block, a few blocks and many blocks (two grid-stride passes), from a misaligned source, with
-// fp16 scales that are zero, negative zero, subnormal, the largest finite and infinite.
+// block, a few blocks and many (also with threads looping by grid-stride), from a misaligned
+// source, with fp16 scales that are zero, negative zero, subnormal, the largest finite and infinite.
 // The reference is a copy because test_cuda_ops links the kernels (slm_kernels_cpu, slm_cuda_emu)
 // and not slm_checkpoints, where slm::dequantize lives.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
@@ -90,16 +90,16 @@ bool same(float got, float want) {
 }
 
 // Fp32 bit for bit against the reference and bf16 as the reference rounded, for `blocks` random
-// blocks read from an aligned and from an odd address. (The kernel's grid covers 2^20 pairs,
-// 2^16 blocks of 32, per grid-stride pass.)
-void check(QuantType type, std::int64_t blocks) {
+// blocks read from an aligned and from an odd address; grid > 0 limits the launch to that many
+// blocks of 256 threads, so that threads take further pairs by grid-stride.
+void check(QuantType type, std::int64_t blocks, int grid = 0) {
   const std::int64_t n = blocks * 32;
   const std::vector<u8> data = random_blocks(type, blocks, static_cast<unsigned>(blocks) + 11);
   const std::vector<float> want = reference(type, data.data(), n);
   for (const std::size_t misalign : {std::size_t{0}, std::size_t{1}}) {
     std::vector<u8> shifted(data.size() + 1);
     std::memcpy(shifted.data() + misalign, data.data(), data.size());
-    const slm::cuda::DequantParams p{type, shifted.data() + misalign, n};
+    const slm::cuda::DequantParams p{type, shifted.data() + misalign, n, grid};
     std::vector<float> got(static_cast<std::size_t>(n), 7.0f);
     std::vector<__nv_bfloat16> got16(static_cast<std::size_t>(n), __nv_bfloat16(7.0f));
     slm::cuda::dequantize_fp32(p, got.data(), nullptr);
@@ -119,7 +119,9 @@ TEST(CudaOpsDequant, Fp32AndBf16MatchGgufQuantsBitForBit) {
     for (const std::int64_t blocks : {1, 3, 37, 1000}) check(type, blocks);
 }
 
-TEST(CudaOpsDequant, TakesManyBlocksInTwoGridStridePasses) { check(QuantType::q4_1, (1 << 16) + 3); }
+TEST(CudaOpsDequant, ThreadsTakeSeveralPairsByGridStride) {
+  for (const QuantType type : {QuantType::q4_0, QuantType::q4_1, QuantType::q8_0}) check(type, 1000, 3);
+}
 
 TEST(CudaOpsDequant, RejectsPartialBlocks) {
   std::vector<u8> data(34);

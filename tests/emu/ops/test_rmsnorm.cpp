@@ -27,6 +27,9 @@ struct Shape {
 };
 // d 1024 and below take the 128-thread block, above it the 256-thread one.
 const Shape k_shapes[] = {{1, 1}, {3, 40}, {5, 100}, {7, 33}, {2, 1500}, {4, 1024}, {9, 1025}, {70, 64}};
+// Every shape runs twice: with the launcher's grid (a block per row) and with at most 3 blocks,
+// so that blocks take further rows by grid-stride and reuse their shared reduction slots.
+const int k_grid_limits[] = {0, 3};
 
 std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -2.0f, float hi = 2.0f) {
   std::mt19937 rng(seed);
@@ -65,55 +68,59 @@ void report(const char* what, double error) {
 
 TEST(CudaOpsRmsNorm, ForwardMatchesTheCpuTwin) {
   double worst = 0;
-  for (const Shape s : k_shapes) {
-    const std::size_t n = static_cast<std::size_t>(s.t * s.d);
-    const std::vector<float> x = random_vector(n, 1), w = random_vector(static_cast<std::size_t>(s.d), 2, 0.5f, 1.5f);
-    std::vector<float> want(n), got(n, 123.0f);
-    slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-5f);
-    slm::cuda::rmsnorm_forward({got.data(), x.data(), w.data(), s.t, s.d, 1e-5f}, nullptr);
-    const double error = max_relative_error(got, want, s.d);
-    worst = std::max(worst, error);
-    EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d;
-    std::vector<float> in_place = x;  // out aliases x
-    slm::cuda::rmsnorm_forward({in_place.data(), in_place.data(), w.data(), s.t, s.d, 1e-5f}, nullptr);
-    EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0) << "in place, T " << s.t << " D " << s.d;
-  }
+  for (const Shape s : k_shapes)
+    for (const int grid : k_grid_limits) {
+      const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+      const std::vector<float> x = random_vector(n, 1), w = random_vector(static_cast<std::size_t>(s.d), 2, 0.5f, 1.5f);
+      std::vector<float> want(n), got(n, 123.0f);
+      slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-5f);
+      slm::cuda::rmsnorm_forward({got.data(), x.data(), w.data(), s.t, s.d, 1e-5f, grid}, nullptr);
+      const double error = max_relative_error(got, want, s.d);
+      worst = std::max(worst, error);
+      EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d << " grid limit " << grid;
+      std::vector<float> in_place = x;  // out aliases x
+      slm::cuda::rmsnorm_forward({in_place.data(), in_place.data(), w.data(), s.t, s.d, 1e-5f, grid}, nullptr);
+      EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
+          << "in place, T " << s.t << " D " << s.d;
+    }
   report("rmsnorm forward", worst);
 }
 
 TEST(CudaOpsRmsNorm, BackwardMatchesTheCpuTwin) {
   double worst = 0;
-  for (const Shape s : k_shapes) {
-    const std::size_t n = static_cast<std::size_t>(s.t * s.d);
-    const std::vector<float> x = random_vector(n, 3), dy = random_vector(n, 4),
-                             w = random_vector(static_cast<std::size_t>(s.d), 5, 0.5f, 1.5f);
-    // The terms r * dy * w and c * x cancel (exactly so for D = 1): their size is the error's scale.
-    std::vector<double> scale(static_cast<std::size_t>(s.t));
-    for (std::int64_t row = 0; row < s.t; ++row) {
-      double sum_sq = 0, sum_gw = 0;
-      for (std::int64_t j = 0; j < s.d; ++j) {
-        sum_sq += static_cast<double>(x[row * s.d + j]) * x[row * s.d + j];
-        sum_gw += std::fabs(static_cast<double>(dy[row * s.d + j]) * w[j]);
+  for (const Shape s : k_shapes)
+    for (const int grid : k_grid_limits) {
+      const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+      const std::vector<float> x = random_vector(n, 3), dy = random_vector(n, 4),
+                               w = random_vector(static_cast<std::size_t>(s.d), 5, 0.5f, 1.5f);
+      // The terms r * dy * w and c * x cancel (exactly so for D = 1): their size is the error's scale.
+      std::vector<double> scale(static_cast<std::size_t>(s.t));
+      for (std::int64_t row = 0; row < s.t; ++row) {
+        double sum_sq = 0, sum_gw = 0;
+        for (std::int64_t j = 0; j < s.d; ++j) {
+          sum_sq += static_cast<double>(x[row * s.d + j]) * x[row * s.d + j];
+          sum_gw += std::fabs(static_cast<double>(dy[row * s.d + j]) * w[j]);
+        }
+        scale[row] = sum_gw / s.d / std::sqrt(sum_sq / s.d + 1e-6);
       }
-      scale[row] = sum_gw / s.d / std::sqrt(sum_sq / s.d + 1e-6);
-    }
-    for (const bool accumulate : {false, true}) {
-      std::vector<float> want = random_vector(n, 6), got = want;
-      slm::cpu::rmsnorm_backward(want.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate);
-      slm::cuda::rmsnorm_backward({got.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate}, nullptr);
-      const double error = max_relative_error(got, want, s.d, scale);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, k_tolerance)
-          << "T " << s.t << " D " << s.d << (accumulate ? " accumulate" : " overwrite");
-      if (!accumulate) {
-        std::vector<float> in_place = dy;  // dx aliases dy
-        slm::cuda::rmsnorm_backward({in_place.data(), in_place.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false},
+      for (const bool accumulate : {false, true}) {
+        std::vector<float> want = random_vector(n, 6), got = want;
+        slm::cpu::rmsnorm_backward(want.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate);
+        slm::cuda::rmsnorm_backward({got.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate, grid},
                                     nullptr);
-        EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
-            << "in place, T " << s.t << " D " << s.d;
+        const double error = max_relative_error(got, want, s.d, scale);
+        worst = std::max(worst, error);
+        EXPECT_LT(error, k_tolerance)
+            << "T " << s.t << " D " << s.d << " grid limit " << grid << (accumulate ? " accumulate" : " overwrite");
+        if (!accumulate) {
+          std::vector<float> in_place = dy;  // dx aliases dy
+          slm::cuda::rmsnorm_backward(
+              {in_place.data(), in_place.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false, grid}, nullptr);
+          EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
+              << "in place, T " << s.t << " D " << s.d;
+        }
       }
     }
-  }
   report("rmsnorm backward", worst);
 }
 
@@ -133,8 +140,9 @@ TEST(CudaOpsRmsNorm, IdenticalBitsUnderEverySchedule) {
                                       std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
     ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
     std::vector<float> y(n), dx(n);
-    slm::cuda::rmsnorm_forward({y.data(), x.data(), w.data(), s.t, s.d, 1e-6f}, nullptr);
-    slm::cuda::rmsnorm_backward({dx.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false}, nullptr);
+    // Two blocks for five rows: the reduction slots are reused, as the trailing barrier allows.
+    slm::cuda::rmsnorm_forward({y.data(), x.data(), w.data(), s.t, s.d, 1e-6f, 2}, nullptr);
+    slm::cuda::rmsnorm_backward({dx.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false, 2}, nullptr);
     if (first_y.empty()) {
       first_y = y;
       first_dx = dx;

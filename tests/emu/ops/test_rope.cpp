@@ -28,6 +28,9 @@ struct Shape {
   std::int64_t t, n, e;
 };
 const Shape k_shapes[] = {{1, 1, 2}, {3, 2, 64}, {5, 3, 40}, {7, 1, 100}, {4, 5, 7}, {13, 4, 128}, {2, 3, 0}};
+// Every shape runs with the launcher's grid and with at most 2 blocks (512 threads), so that
+// threads take further pairs by grid-stride.
+const int k_grid_limits[] = {0, 2};
 
 std::vector<float> inv_freq_for(std::int64_t half, double theta) {
   std::vector<float> inv(static_cast<std::size_t>(half));
@@ -67,13 +70,15 @@ TEST(CudaOpsRope, TablesFromPackedPositionsMatchTheHostFormula) {
     const std::vector<float> inv = inv_freq_for(half, 10000.0);
     std::vector<float> want_c, want_s;
     host_tables(pos, inv, want_c, want_s);
-    std::vector<float> c(want_c.size(), 9.0f), s(want_s.size(), 9.0f);
-    slm::cuda::rope_tables({c.data(), s.data(), pos.data(), inv.data(), sh.t, half}, nullptr);
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      // float64 cos/sin rounded to fp32: equal bits here; a GPU's float64 may differ by one ulp.
-      const double error = std::max(std::fabs(c[i] - want_c[i]), std::fabs(s[i] - want_s[i]));
-      worst = std::max(worst, error);
-      ASSERT_LE(error, 1.2e-7) << "T " << sh.t << " E " << sh.e << " element " << i;
+    for (const int grid : k_grid_limits) {
+      std::vector<float> c(want_c.size(), 9.0f), s(want_s.size(), 9.0f);
+      slm::cuda::rope_tables({c.data(), s.data(), pos.data(), inv.data(), sh.t, half, grid}, nullptr);
+      for (std::size_t i = 0; i < c.size(); ++i) {
+        // float64 cos/sin rounded to fp32: equal bits here; a GPU's float64 may differ by one ulp.
+        const double error = std::max(std::fabs(c[i] - want_c[i]), std::fabs(s[i] - want_s[i]));
+        worst = std::max(worst, error);
+        ASSERT_LE(error, 1.2e-7) << "T " << sh.t << " E " << sh.e << " grid limit " << grid << " element " << i;
+      }
     }
   }
   report("rope tables (absolute)", worst);
@@ -105,23 +110,25 @@ TEST(CudaOpsRope, ForwardAndBackwardMatchTheCpuTwin) {
     std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
     std::vector<float> x(static_cast<std::size_t>(sh.t * sh.n * sh.e));
     for (float& v : x) v = uniform(rng);
-    for (const bool backward : {false, true}) {
-      std::vector<float> want = x, got = x;
-      if (backward) {
-        slm::cpu::rope_backward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
-        slm::cuda::rope_backward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e}, nullptr);
-      } else {
-        slm::cpu::rope_forward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
-        slm::cuda::rope_forward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e}, nullptr);
+    for (const int grid : k_grid_limits)
+      for (const bool backward : {false, true}) {
+        std::vector<float> want = x, got = x;
+        if (backward) {
+          slm::cpu::rope_backward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
+          slm::cuda::rope_backward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e, grid}, nullptr);
+        } else {
+          slm::cpu::rope_forward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
+          slm::cuda::rope_forward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e, grid}, nullptr);
+        }
+        const double error = max_relative_error(got, want, sh.e);
+        (backward ? worst_backward : worst_forward) = std::max(backward ? worst_backward : worst_forward, error);
+        EXPECT_LT(error, 1e-5) << (backward ? "backward" : "forward") << " T " << sh.t << " n " << sh.n << " E " << sh.e
+                               << " grid limit " << grid;
+        if (sh.e % 2 == 1) {  // the odd element stays as it was
+          for (std::int64_t row = 0; row < sh.t * sh.n; ++row)
+            EXPECT_EQ(got[row * sh.e + sh.e - 1], x[row * sh.e + sh.e - 1]) << "row " << row;
+        }
       }
-      const double error = max_relative_error(got, want, sh.e);
-      (backward ? worst_backward : worst_forward) = std::max(backward ? worst_backward : worst_forward, error);
-      EXPECT_LT(error, 1e-5) << (backward ? "backward" : "forward") << " T " << sh.t << " n " << sh.n << " E " << sh.e;
-      if (sh.e % 2 == 1) {  // the odd element stays as it was
-        for (std::int64_t row = 0; row < sh.t * sh.n; ++row)
-          EXPECT_EQ(got[row * sh.e + sh.e - 1], x[row * sh.e + sh.e - 1]) << "row " << row;
-      }
-    }
   }
   report("rope forward (relative)", worst_forward);
   report("rope backward (relative)", worst_backward);
