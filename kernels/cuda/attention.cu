@@ -24,30 +24,21 @@
 // Does not hold: the public declaration (attention.h); PTX lives in ptx.cuh.
 #include "kernels/cuda/attention.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/cuda/attention_tiles.cuh"  // ElemOps, pack_rounded, load_rows, SLM_UNROLL
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/ptx.cuh"
 #include "kernels/cuda/shared.cuh"
 
-// Loops over register fragments must unroll fully, or their arrays move to local memory (the
-// harness build ignores the hint).
-#if defined(__CUDACC__)
-#define SLM_UNROLL _Pragma("unroll")
-#define SLM_NO_UNROLL _Pragma("unroll 1")
-#else
-#define SLM_UNROLL
-#define SLM_NO_UNROLL
-#endif
-
 namespace slm::cuda {
 namespace {
+
+using attention_tiles::ElemOps;
+using attention_tiles::load_rows;
+using attention_tiles::pack_rounded;
 
 template <int E_, int BM_, int BN_, int Stages_>
 struct AttentionTraits {
@@ -74,50 +65,6 @@ struct AttentionTraits {
 using Traits64 = AttentionTraits<64, 64, 64, 2>;    // 45 KiB shared
 using Traits128 = AttentionTraits<128, 64, 64, 2>;  // 85 KiB shared
 using Traits256 = AttentionTraits<256, 64, 32, 2>;  // 99 KiB shared, Q read from shared memory
-
-// The 16-bit input type: packing two fp32 values into one mma register, and the mma itself.
-template <class Elem>
-struct ElemOps;
-template <>
-struct ElemOps<__nv_bfloat16> {
-  static __device__ __forceinline__ __nv_bfloat16 from_float(float x) { return __float2bfloat16(x); }
-  static __device__ __forceinline__ void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-    ptx::mma_m16n8k16_bf16(d, a, b, d);
-  }
-};
-template <>
-struct ElemOps<__half> {
-  static __device__ __forceinline__ __half from_float(float x) { return __float2half(x); }
-  static __device__ __forceinline__ void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-    ptx::mma_m16n8k16_f16(d, a, b, d);
-  }
-};
-
-// Rounds lo, hi to Elem and packs them (lo in bits 15:0); also returns the rounded values.
-template <class Elem>
-__device__ __forceinline__ std::uint32_t pack_rounded(float& lo, float& hi) {
-  const Elem a = ElemOps<Elem>::from_float(lo), b = ElemOps<Elem>::from_float(hi);
-  std::uint16_t ab, bb;
-  std::memcpy(&ab, &a, 2);
-  std::memcpy(&bb, &b, 2);
-  lo = static_cast<float>(a);
-  hi = static_cast<float>(b);
-  return static_cast<std::uint32_t>(ab) | (static_cast<std::uint32_t>(bb) << 16);
-}
-
-// Copies `Rows` rows of E elements into a shared tile [Rows][lds]: row r comes from
-// src + (first + r) * stride when first + r < valid_rows, else zeros.
-template <class T, int Rows, class Elem, class Tile>
-__device__ __forceinline__ void load_rows(Tile tile, int at0, const Elem* src, long long stride, int first,
-                                          int valid_rows) {
-  constexpr int chunks = T::E / 8;  // 16-byte chunks per row
-  for (int c = threadIdx.x; c < Rows * chunks; c += T::threads) {
-    const int r = c / chunks, col = (c % chunks) * 8;
-    const bool valid = first + r < valid_rows;
-    const Elem* from = valid ? src + (first + r) * stride + col : src;
-    ptx::cp_async<16>(&tile[at0 + r * T::lds + col], from, valid ? 16 : 0);
-  }
-}
 
 // What one block works on.
 struct BlockTask {

@@ -1,0 +1,261 @@
+// test_attention_backward.cpp — the fused attention backward (kernels/cuda/attention_backward.h)
+// under the harness: dq, dk, dv against float64 gradients of the exact attention on the same
+// 16-bit-rounded q, k, v, dout, and against the CPU twin (slm::cpu::attention_backward fed those
+// inputs, with its own fp32 forward); the kernel's inputs out and lse come from the CUDA forward
+// (out rounded to the input type, as training passes it). GQA 1 and 2, packed documents (one
+// empty), sliding windows, head dims 64 and 128, bf16 and fp16, guard regions, and identical bits
+// under the forward, reverse and shuffled schedules (no atomics).
+//
+// Errors are max |x - exact| / max |exact| per gradient (absolute below 1e-6). The kernel rounds P and dS to the input
+// type before their products (FlashAttention-2), so it is held to a 16-bit-level bound and to
+// twice the error of the CPU twin's gradients rounded to that type (the same precision); the CPU
+// twin's fp32 errors are printed beside.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention_backward.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_backward.h"
+#include "tests/emu/emu_test_util.h"
+
+namespace {
+
+using slm::cuda::AttentionInput;
+using slm::emu::Schedule;
+using slm::emu::testing::ScopedSchedule;
+
+constexpr float k_guard = 12345.0f;
+constexpr int k_guard_elems = 64;
+
+template <class T>
+struct Aligned {
+  explicit Aligned(std::size_t n, T fill) : n(n), data(n + k_guard_elems + 16, fill) {}
+  T* get() {
+    auto p = reinterpret_cast<std::uintptr_t>(data.data());
+    return reinterpret_cast<T*>((p + 15) / 16 * 16);
+  }
+  bool guard_intact(T fill) {
+    for (std::size_t i = n; i < n + k_guard_elems; ++i)
+      if (std::memcmp(&get()[i], &fill, sizeof(T)) != 0) return false;
+    return true;
+  }
+  std::size_t n;
+  std::vector<T> data;
+};
+
+struct Case {
+  int t, h, g, e;
+  std::vector<std::int32_t> cu;  // empty: one document
+  int window;
+};
+
+std::string describe(const Case& c) {
+  std::string s = "T " + std::to_string(c.t) + " H " + std::to_string(c.h) + " G " + std::to_string(c.g) + " E " +
+                  std::to_string(c.e) + " window " + std::to_string(c.window) + " docs";
+  for (const auto x : c.cu) s += " " + std::to_string(x);
+  return s;
+}
+
+// Float64 gradients of the exact attention: dq [T, H, E], dk and dv [T, G, E].
+struct Grads {
+  std::vector<double> dq, dk, dv;
+};
+Grads reference(const Case& c, const std::vector<std::int32_t>& cu, const std::vector<float>& q,
+                const std::vector<float>& k, const std::vector<float>& v, const std::vector<float>& dout, double scale) {
+  const int group = c.h / c.g;
+  Grads r{std::vector<double>(q.size()), std::vector<double>(k.size()), std::vector<double>(v.size())};
+  std::vector<double> p(static_cast<std::size_t>(c.t)), dp(static_cast<std::size_t>(c.t));
+  for (std::size_t d = 0; d + 1 < cu.size(); ++d)
+    for (int i = cu[d]; i < cu[d + 1]; ++i)
+      for (int hi = 0; hi < c.h; ++hi) {
+        const int gi = hi / group, lo = c.window > 0 ? std::max(cu[d], i - c.window + 1) : cu[d];
+        const std::size_t qrow = (static_cast<std::size_t>(i) * c.h + hi) * c.e;
+        auto kv = [&](int j) { return (static_cast<std::size_t>(j) * c.g + gi) * c.e; };
+        double mx = -INFINITY, sum = 0, delta = 0;
+        for (int j = lo; j <= i; ++j) {
+          double s = 0;
+          for (int x = 0; x < c.e; ++x) s += static_cast<double>(q[qrow + x]) * k[kv(j) + x];
+          p[j] = s * scale;
+          mx = std::max(mx, p[j]);
+        }
+        for (int j = lo; j <= i; ++j) sum += (p[j] = std::exp(p[j] - mx));
+        for (int j = lo; j <= i; ++j) {
+          p[j] /= sum;
+          double s = 0;
+          for (int x = 0; x < c.e; ++x) s += static_cast<double>(dout[qrow + x]) * v[kv(j) + x];
+          dp[j] = s;
+          delta += p[j] * s;  // rowsum(dout * out) = sum_j p_j (dout . v_j)
+        }
+        for (int j = lo; j <= i; ++j) {
+          const double ds = p[j] * (dp[j] - delta);
+          for (int x = 0; x < c.e; ++x) {
+            r.dq[qrow + x] += scale * ds * k[kv(j) + x];
+            r.dk[kv(j) + x] += scale * ds * q[qrow + x];
+            r.dv[kv(j) + x] += p[j] * dout[qrow + x];
+          }
+        }
+      }
+  return r;
+}
+
+// max |got - exact| / max |exact| (absolute where the exact gradient is all but zero, as dq and
+// dk of a single token are), with got rounded through Round first.
+template <class Round>
+double error(const float* got, const std::vector<double>& exact, Round round) {
+  double worst = 0, scale = 1e-30;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>(round(got[i])) - exact[i]));
+    scale = std::max(scale, std::fabs(exact[i]));
+  }
+  return scale < 1e-6 ? worst : worst / scale;
+}
+
+struct Measured {
+  double kernel[3] = {}, cpu_fp32[3] = {}, cpu_half[3] = {};  // dq, dk, dv
+  std::vector<float> bits;                                      // the kernel's dq, dk, dv
+};
+
+template <class Elem>
+Measured run_case(const Case& c, AttentionInput type, unsigned seed) {
+  const std::size_t nq = static_cast<std::size_t>(c.t) * c.h * c.e, nkv = static_cast<std::size_t>(c.t) * c.g * c.e;
+  const std::size_t rows = static_cast<std::size_t>(c.t) * c.h;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Aligned<Elem> q(nq, Elem(0.0f)), k(nkv, Elem(0.0f)), v(nkv, Elem(0.0f)), dout(nq, Elem(0.0f));
+  std::vector<float> qf(nq), kf(nkv), vf(nkv), df(nq);
+  for (std::size_t i = 0; i < nq; ++i) qf[i] = static_cast<float>(q.get()[i] = Elem(normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) kf[i] = static_cast<float>(k.get()[i] = Elem(normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) vf[i] = static_cast<float>(v.get()[i] = Elem(normal(rng)));
+  for (std::size_t i = 0; i < nq; ++i) df[i] = static_cast<float>(dout.get()[i] = Elem(normal(rng)));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.e));
+  std::vector<std::int32_t> cu = c.cu.empty() ? std::vector<std::int32_t>{0, c.t} : c.cu;
+  const int n_docs = static_cast<int>(cu.size()) - 1;
+  int max_len = 0;
+  for (int d = 0; d < n_docs; ++d) max_len = std::max(max_len, cu[d + 1] - cu[d]);
+  const std::int32_t* cu_arg = c.cu.empty() ? nullptr : cu.data();
+
+  // The CUDA forward gives out (16-bit) and lse, as in training.
+  Aligned<Elem> out(nq, Elem(0.0f));
+  Aligned<float> lse(rows, 0.0f);
+  slm::cuda::AttentionParams f;
+  f.q = q.get();
+  f.k = k.get();
+  f.v = v.get();
+  f.out_half = out.get();
+  f.lse = lse.get();
+  f.cu_seqlens = cu_arg;
+  f.t = c.t;
+  f.h = c.h;
+  f.g = c.g;
+  f.e = c.e;
+  f.n_docs = n_docs;
+  f.max_doc_len = c.cu.empty() ? c.t : max_len;
+  f.window = c.window;
+  f.scale = scale;
+  slm::cuda::attention_forward_train(f, type, nullptr);
+
+  Aligned<float> delta(rows, k_guard), dq(nq, k_guard), dk(nkv, k_guard), dv(nkv, k_guard);
+  slm::cuda::AttentionBackwardParams p;
+  p.q = q.get();
+  p.k = k.get();
+  p.v = v.get();
+  p.out = out.get();
+  p.dout = dout.get();
+  p.lse = lse.get();
+  p.delta = delta.get();
+  p.dq = dq.get();
+  p.dk = dk.get();
+  p.dv = dv.get();
+  p.cu_seqlens = cu_arg;
+  p.t = c.t;
+  p.h = c.h;
+  p.g = c.g;
+  p.e = c.e;
+  p.n_docs = n_docs;
+  p.max_doc_len = f.max_doc_len;
+  p.window = c.window;
+  p.scale = scale;
+  slm::cuda::attention_backward(p, type, nullptr);
+  EXPECT_TRUE(delta.guard_intact(k_guard) && dq.guard_intact(k_guard) && dk.guard_intact(k_guard) &&
+              dv.guard_intact(k_guard))
+      << "guard written, " << describe(c);
+
+  // The CPU twin on the same rounded inputs, with its own fp32 forward.
+  std::vector<float> cpu_out(nq), cpu_lse(rows), cdq(nq), cdk(nkv), cdv(nkv);
+  std::vector<float> scratch(static_cast<std::size_t>(std::max(omp_get_max_threads() * c.t, c.t * c.h)));
+  slm::cpu::attention_forward_train(cpu_out.data(), cpu_lse.data(), qf.data(), kf.data(), vf.data(), c.t, c.h, c.g,
+                                    c.e, scale, cu_arg, n_docs, scratch.data(), c.window);
+  slm::cpu::attention_backward(cdq.data(), cdk.data(), cdv.data(), df.data(), qf.data(), kf.data(), vf.data(),
+                               cpu_out.data(), cpu_lse.data(), c.t, c.h, c.g, c.e, scale, cu_arg, n_docs,
+                               scratch.data(), c.window);
+
+  const Grads exact = reference(c, cu, qf, kf, vf, df, scale);
+  const float* kernel[3] = {dq.get(), dk.get(), dv.get()};
+  const float* cpu[3] = {cdq.data(), cdk.data(), cdv.data()};
+  const std::vector<double>* ref[3] = {&exact.dq, &exact.dk, &exact.dv};
+  Measured m;
+  for (int x = 0; x < 3; ++x) {
+    const std::size_t n = ref[x]->size();
+    for (std::size_t i = 0; i < n; ++i) EXPECT_TRUE(std::isfinite(kernel[x][i])) << "gradient " << x << " element " << i;
+    m.kernel[x] = error(kernel[x], *ref[x], [](float a) { return a; });
+    m.cpu_fp32[x] = error(cpu[x], *ref[x], [](float a) { return a; });
+    m.cpu_half[x] = error(cpu[x], *ref[x], [](float a) { return static_cast<float>(Elem(a)); });
+    m.bits.insert(m.bits.end(), kernel[x], kernel[x] + n);
+  }
+  return m;
+}
+
+const Case k_cases[] = {
+    {1, 2, 1, 64, {}, 0},                   // one token
+    {17, 2, 2, 64, {}, 0},                  // partial tiles
+    {40, 4, 2, 64, {0, 17, 17, 40}, 0},     // GQA 2, packed documents, one empty
+    {150, 2, 1, 64, {0, 131, 150}, 20},     // window across tiles (skipped and masked), two documents
+    {40, 2, 1, 128, {0, 25, 40}, 0},        // head dim 128, GQA 2
+    {70, 2, 2, 128, {0, 3, 70}, 9},         // head dim 128, window
+};
+
+void check(const Measured& m, const Case& c, const char* type) {
+  std::printf("[attention backward %s] %s: kernel dq %.3g dk %.3g dv %.3g | CPU twin fp32 %.3g %.3g %.3g | CPU twin "
+              "rounded to 16 bits %.3g %.3g %.3g\n",
+              type, describe(c).c_str(), m.kernel[0], m.kernel[1], m.kernel[2], m.cpu_fp32[0], m.cpu_fp32[1],
+              m.cpu_fp32[2], m.cpu_half[0], m.cpu_half[1], m.cpu_half[2]);
+  const char* names[3] = {"dq", "dk", "dv"};
+  for (int x = 0; x < 3; ++x) {
+    EXPECT_LE(m.kernel[x], std::max(2 * m.cpu_half[x], 1e-5)) << type << " " << names[x] << ", " << describe(c);
+  }
+}
+
+TEST(CudaAttentionBackward, Bf16MatchesFloat64AndTheCpuTwin) {
+  for (const Case& c : k_cases) check(run_case<__nv_bfloat16>(c, AttentionInput::bf16, 21), c, "bf16");
+}
+
+TEST(CudaAttentionBackward, F16MatchesFloat64AndTheCpuTwin) {
+  for (const Case& c : {k_cases[2], k_cases[5]}) check(run_case<__half>(c, AttentionInput::f16, 22), c, "f16");
+}
+
+TEST(CudaAttentionBackward, IdenticalBitsUnderEverySchedule) {
+  struct Order {
+    Schedule schedule;
+    std::uint64_t seed;
+  };
+  const Case& c = k_cases[3];
+  std::vector<float> first;
+  for (const Order order : {Order{Schedule::forward, 1}, Order{Schedule::reverse, 1}, Order{Schedule::shuffled, 5}}) {
+    ScopedSchedule s(order.schedule, order.seed);
+    const std::vector<float> bits = run_case<__nv_bfloat16>(c, AttentionInput::bf16, 3).bits;
+    if (first.empty()) first = bits;
+    ASSERT_EQ(bits.size(), first.size());
+    EXPECT_EQ(std::memcmp(bits.data(), first.data(), bits.size() * sizeof(float)), 0)
+        << "schedule " << static_cast<int>(order.schedule);
+  }
+}
+
+}  // namespace
