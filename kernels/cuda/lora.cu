@@ -1,0 +1,349 @@
+// lora.cu — fused LoRA forward and backward kernels, fp32 SIMT tiles (at ranks 1..64 the
+// low-rank products are bound by memory, not by arithmetic; no tensor cores needed).
+//
+// Three kernels, all built from one tile vocabulary (a [BK, 64] strip of activations times a
+// [BK, R] strip of an adapter matrix into a 64 x R register tile, R the rank rounded up to 8, 16,
+// 32 or 64 and zero-padded):
+//   lora_rows_kernel<Forward = true>:  per 64 rows, xa = (x * mask) A^T (reduced over K), kept in
+//       shared memory and written out, then y += scale * xa B^T over all N columns;
+//   lora_rows_kernel<Forward = false>: per 64 rows, g = dy B (reduced over N), written out, then
+//       dx += scale * (g A) * mask over all K columns;
+//   lora_weight_grad_kernel: per 64 columns of db (of N) or of da (of K), db += scale * dy^T xa or
+//       da += scale * g^T (x * mask), each reducing over all M rows in order.
+// Dropout masks come from the caller's buffer or from the CPU step's counter-based hash, computed
+// where x is read. Does not hold: the CPU twin (kernels/cpu/lora.cpp), bf16 operands.
+#include "kernels/cuda/lora.h"
+
+#include <cmath>
+
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/shared.cuh"
+
+// Unrolling hints for nvcc; g++ (the harness) would warn about the unknown pragma.
+#if defined(__CUDACC__)
+#define SLM_LORA_UNROLL _Pragma("unroll")
+#define SLM_LORA_UNROLL_4 _Pragma("unroll 4")
+#define SLM_LORA_UNROLL_1 _Pragma("unroll 1")
+#else
+#define SLM_LORA_UNROLL
+#define SLM_LORA_UNROLL_4
+#define SLM_LORA_UNROLL_1
+#endif
+
+namespace slm::cuda {
+namespace {
+
+// Tile sizes for rank R (the padded rank). A block has 256 threads; in the reduction tiles thread
+// t owns rows t/8 + 32i (i < 2) and rank columns t%8 + 8j (j < R/8); in the sweep over output
+// columns it owns column t%32 of the 32-column chunk and rows t/32 + 8i (i < 8).
+template <int R>
+struct LoraTraits {
+  static constexpr int rank = R;
+  static constexpr int threads = 256;
+  // ptxas (CUDA 13) aimed at 64 registers without a minimum and spilled at R = 64; 2 blocks of
+  // 256 threads allow 128 (80-86 used).
+  static constexpr int min_blocks = 2;
+  static constexpr int rows = 64;  // rows of the reduction tile (tokens, or db/da columns)
+  static constexpr int bk = 32;    // reduction depth per shared strip; also the sweep's chunk width
+  static constexpr int tn = R / 8;
+  static constexpr int act_stride = rows + 1;  // act[kk][row]: odd stride, transposing stores
+  static constexpr int w_stride = R + 1;       // w[kk][j] and w[col][j]: odd stride
+  static constexpr int low_stride = R + 4;     // low[row][j]: whole-warp broadcast reads
+  static_assert(R % 8 == 0 && R >= 8 && R <= 64, "rank tile 8, 16, 32 or 64");
+  static_assert(rows == 2 * 32 && threads == 32 * 8, "reduction tile: 32 x 8 threads, 2 rows each");
+  static_assert(bk == 32 && rows % (threads / 32) == 0, "sweep: a warp per 32-column row group");
+  static_assert((act_stride * bk + w_stride * bk + low_stride * rows) * 4 <= 48 * 1024, "static shared memory");
+};
+
+constexpr int k_max_rank = 64;
+
+struct Dropout {
+  const float* mask;     // [M, K] or nullptr
+  LoraDropoutHash hash;  // when mask == nullptr
+  std::int64_t k;        // K, the mask's width
+};
+
+__device__ __forceinline__ std::uint64_t mix64(std::uint64_t x) {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The mask value of element (t, c) of [M, K].
+__device__ __forceinline__ float mask_at(const Dropout& d, std::int64_t t, std::int64_t c) {
+  const std::int64_t i = t * d.k + c;
+  if (d.mask != nullptr) return d.mask[i];
+  if (!d.hash.threshold != 0) return 1.0f;
+  return (mix64(d.hash.base + static_cast<std::uint64_t>(i)) >> 11) < d.hash.threshold ? 0.0f : d.hash.keep;
+}
+
+// act[kk][row] = src[row0 + row, col0 + kk] (* mask), zero outside [rows_total, cols_total).
+// src is [*, ld] row-major; a warp reads 32 consecutive columns of one row.
+template <typename T, typename S>
+__device__ __forceinline__ void load_rows_transposed(S act, const float* src, std::int64_t ld, std::int64_t row0,
+                                                     std::int64_t rows_total, std::int64_t col0,
+                                                     std::int64_t cols_total, bool masked, const Dropout& drop) {
+  for (int e = static_cast<int>(threadIdx.x); e < T::rows * T::bk; e += T::threads) {
+    const int row = e / T::bk, kk = e % T::bk;
+    const std::int64_t t = row0 + row, c = col0 + kk;
+    float v = 0.0f;
+    if (t < rows_total && c < cols_total) {
+      v = src[t * ld + c];
+      if (masked) v *= mask_at(drop, t, c);
+    }
+    act[kk * T::act_stride + row] = v;
+  }
+}
+
+// act[kk][col] = src[row0 + kk, col0 + col] (* mask), zero outside; a warp reads 32 consecutive
+// columns of one row.
+template <typename T, typename S>
+__device__ __forceinline__ void load_rows_direct(S act, const float* src, std::int64_t ld, std::int64_t row0,
+                                                 std::int64_t rows_total, std::int64_t col0, std::int64_t cols_total,
+                                                 bool masked, const Dropout& drop) {
+  for (int e = static_cast<int>(threadIdx.x); e < T::rows * T::bk; e += T::threads) {
+    const int kk = e / T::rows, col = e % T::rows;
+    const std::int64_t t = row0 + kk, c = col0 + col;
+    float v = 0.0f;
+    if (t < rows_total && c < cols_total) {
+      v = src[t * ld + c];
+      if (masked) v *= mask_at(drop, t, c);
+    }
+    act[kk * T::act_stride + col] = v;
+  }
+}
+
+// w[kk][j] = W[c0 + kk, j] of a rank-minor W [C, r] (B, xa, g), zero for j >= r or c0+kk >= C.
+template <typename T, typename S>
+__device__ __forceinline__ void load_rank_minor(S w, const float* src, int r, std::int64_t c0, std::int64_t c_total) {
+  for (int e = static_cast<int>(threadIdx.x); e < T::bk * T::rank; e += T::threads) {
+    const int kk = e / T::rank, j = e % T::rank;
+    const std::int64_t c = c0 + kk;
+    w[kk * T::w_stride + j] = (j < r && c < c_total) ? src[c * r + j] : 0.0f;
+  }
+}
+
+// w[kk][j] = W[j, c0 + kk] of a rank-major W [r, C] (A), zero outside.
+template <typename T, typename S>
+__device__ __forceinline__ void load_rank_major(S w, const float* src, int r, std::int64_t c0, std::int64_t c_total) {
+  for (int e = static_cast<int>(threadIdx.x); e < T::bk * T::rank; e += T::threads) {
+    const int j = e / T::bk, kk = e % T::bk;
+    const std::int64_t c = c0 + kk;
+    w[kk * T::w_stride + j] = (j < r && c < c_total) ? src[static_cast<std::int64_t>(j) * c_total + c] : 0.0f;
+  }
+}
+
+// acc[i][j] += sum_kk act[kk][ty + 32i] * w[kk][tx + 8j].
+template <typename T, typename S>
+__device__ __forceinline__ void reduce_strip(float (&acc)[2][T::tn], S act, S w) {
+  const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
+  SLM_LORA_UNROLL_4
+  for (int kk = 0; kk < T::bk; ++kk) {
+    const float a0 = act[kk * T::act_stride + ty], a1 = act[kk * T::act_stride + ty + 32];
+    SLM_LORA_UNROLL
+    for (int j = 0; j < T::tn; ++j) {
+      const float b = w[kk * T::w_stride + tx + 8 * j];
+      acc[0][j] += a0 * b;
+      acc[1][j] += a1 * b;
+    }
+  }
+}
+
+struct RowsParams {
+  const float* in;  // [M, C1]: x (forward) or dy (backward)
+  const float* w1;  // A [r, C1] (forward) or B [C1, r] (backward)
+  float* low;       // [M, r] overwritten: xa (forward) or g (backward)
+  float* out;       // [M, C2] +=: y (forward) or dx (backward, may be nullptr)
+  const float* w2;  // B [C2, r] (forward) or A [r, C2] (backward)
+  std::int64_t m, c1, c2;
+  int r;
+  float scale;
+  Dropout drop;  // on the input of phase 1 (forward) or on the output of phase 2 (backward)
+};
+
+// Phase 1: low[rows] = in[rows] W1 reduced over C1; phase 2: out[rows] += scale * low W2^T (* mask).
+template <typename T, bool Forward>
+__global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(RowsParams p) {
+  SLM_SHARED(float, act, T::act_stride * T::bk);
+  SLM_SHARED(float, w, T::w_stride * T::bk);
+  SLM_SHARED(float, low, T::low_stride * T::rows);
+  const int tid = static_cast<int>(threadIdx.x);
+  const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * T::rows;
+  const bool masked = p.drop.mask != nullptr || p.drop.hash.threshold != 0;
+  float acc[2][T::tn] = {};
+  for (std::int64_t c0 = 0; c0 < p.c1; c0 += T::bk) {
+    load_rows_transposed<T>(act, p.in, p.c1, row0, p.m, c0, p.c1, Forward && masked, p.drop);
+    if (Forward) {
+      load_rank_major<T>(w, p.w1, p.r, c0, p.c1);
+    } else {
+      load_rank_minor<T>(w, p.w1, p.r, c0, p.c1);
+    }
+    __syncthreads();
+    reduce_strip<T>(acc, act, w);
+    __syncthreads();
+  }
+  {
+    const int ty = tid / 8, tx = tid % 8;
+    SLM_LORA_UNROLL
+    for (int i = 0; i < 2; ++i) {
+      SLM_LORA_UNROLL
+      for (int j = 0; j < T::tn; ++j) {
+        const int row = ty + 32 * i, col = tx + 8 * j;
+        low[row * T::low_stride + col] = acc[i][j];
+        if (row0 + row < p.m && col < p.r) p.low[(row0 + row) * p.r + col] = acc[i][j];
+      }
+    }
+  }
+  if (p.out == nullptr) return;  // uniform over the block
+  __syncthreads();
+  const int col = tid % 32, group = tid / 32;
+  for (std::int64_t c0 = 0; c0 < p.c2; c0 += T::bk) {
+    if (Forward) {
+      load_rank_minor<T>(w, p.w2, p.r, c0, p.c2);
+    } else {
+      load_rank_major<T>(w, p.w2, p.r, c0, p.c2);
+    }
+    __syncthreads();
+    float sum[T::rows / 8] = {};
+    SLM_LORA_UNROLL_4
+    for (int j = 0; j < T::rank; ++j) {
+      const float b = w[col * T::w_stride + j];
+      SLM_LORA_UNROLL
+      for (int i = 0; i < T::rows / 8; ++i) sum[i] += low[(group + 8 * i) * T::low_stride + j] * b;
+    }
+    const std::int64_t c = c0 + col;
+    SLM_LORA_UNROLL_1  // the mask hash is long: unrolled, its 64-bit temporaries spill at R = 64
+    for (int i = 0; i < T::rows / 8; ++i) {
+      const std::int64_t t = row0 + group + 8 * i;
+      if (t < p.m && c < p.c2) {
+        float v = p.scale * sum[i];
+        if (!Forward && masked) v *= mask_at(p.drop, t, c);
+        p.out[t * p.c2 + c] += v;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+struct WeightGradParams {
+  float* db;          // [N, r] +=
+  float* da;          // [r, K] +=
+  const float* dy;    // [M, N]
+  const float* x;     // [M, K]
+  const float* xa;    // [M, r]
+  const float* g;     // [M, r]
+  std::int64_t m, n, k;
+  int r;
+  float scale;
+  unsigned db_blocks;  // blocks [0, db_blocks) take db, the rest da
+  Dropout drop;
+};
+
+// db[cols] += scale * dy[:, cols]^T xa or da[:, cols] += scale * g^T (x[:, cols] * mask), over
+// 64 columns per block and all M rows in order.
+template <typename T>
+__global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_kernel(WeightGradParams p) {
+  SLM_SHARED(float, act, T::act_stride * T::bk);
+  SLM_SHARED(float, w, T::w_stride * T::bk);
+  const bool for_db = blockIdx.x < p.db_blocks;
+  const std::int64_t col0 = static_cast<std::int64_t>(for_db ? blockIdx.x : blockIdx.x - p.db_blocks) * T::rows;
+  const float* src = for_db ? p.dy : p.x;
+  const float* low = for_db ? p.xa : p.g;
+  const std::int64_t width = for_db ? p.n : p.k;
+  const bool masked = !for_db && (p.drop.mask != nullptr || p.drop.hash.threshold != 0);
+  float acc[2][T::tn] = {};
+  for (std::int64_t t0 = 0; t0 < p.m; t0 += T::bk) {
+    load_rows_direct<T>(act, src, width, t0, p.m, col0, width, masked, p.drop);
+    load_rank_minor<T>(w, low, p.r, t0, p.m);
+    __syncthreads();
+    reduce_strip<T>(acc, act, w);
+    __syncthreads();
+  }
+  const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
+  SLM_LORA_UNROLL
+  for (int i = 0; i < 2; ++i) {
+    SLM_LORA_UNROLL
+    for (int j = 0; j < T::tn; ++j) {
+      const std::int64_t c = col0 + ty + 32 * i;
+      const int rank_col = tx + 8 * j;
+      if (c >= width || rank_col >= p.r) continue;
+      if (for_db) {
+        p.db[c * p.r + rank_col] += p.scale * acc[i][j];
+      } else {
+        p.da[rank_col * p.k + c] += p.scale * acc[i][j];
+      }
+    }
+  }
+}
+
+void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r, const char* what) {
+  SLM_CHECK(m >= 0 && n >= 1 && k >= 1 && r >= 1 && r <= k_max_rank && m < (std::int64_t{1} << 40), "internal: ",
+            what, " called with M ", m, ", N ", n, ", K ", k, ", r ", r,
+            "; needs M >= 0, N, K >= 1 and 1 <= r <= 64 (a larger lora.rank runs on the CPU backend only)");
+}
+
+template <typename T>
+void launch_rows(const RowsParams& p, bool forward, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((p.m + T::rows - 1) / T::rows));
+  if (forward) {
+    launch(lora_rows_kernel<T, true>, grid, dim3(T::threads), 0, stream, p);
+  } else {
+    launch(lora_rows_kernel<T, false>, grid, dim3(T::threads), 0, stream, p);
+  }
+}
+
+template <typename T>
+void launch_weight_grad(const WeightGradParams& p, cudaStream_t stream) {
+  const unsigned da_blocks = static_cast<unsigned>((p.k + T::rows - 1) / T::rows);
+  launch(lora_weight_grad_kernel<T>, dim3(p.db_blocks + da_blocks), dim3(T::threads), 0, stream, p);
+}
+
+// Calls f(LoraTraits<R>{}) for the smallest rank tile R >= r.
+template <typename F>
+void with_rank_tile(std::int64_t r, F&& f) {
+  if (r <= 8) {
+    f(LoraTraits<8>{});
+  } else if (r <= 16) {
+    f(LoraTraits<16>{});
+  } else if (r <= 32) {
+    f(LoraTraits<32>{});
+  } else {
+    f(LoraTraits<64>{});
+  }
+}
+
+}  // namespace
+
+LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p) {
+  SLM_CHECK(p >= 0 && p < 1, "internal: lora dropout probability ", p, " outside [0, 1)");
+  LoraDropoutHash h;
+  h.base = base;
+  h.threshold = static_cast<std::uint64_t>(std::ceil(std::ldexp(p, 53)));  // u < p  <=>  (bits >> 11) < ceil(p 2^53)
+  h.keep = static_cast<float>(1.0 / (1.0 - p));
+  return h;
+}
+
+void lora_forward(const LoraForwardParams& p, cudaStream_t stream) {
+  check_shape(p.m, p.n, p.k, p.r, "cuda::lora_forward");
+  if (p.m == 0) return;
+  const RowsParams rows{p.x, p.a, p.xa, p.y, p.b, p.m, p.k, p.n, static_cast<int>(p.r), p.scale, {p.mask, p.hash, p.k}};
+  with_rank_tile(p.r, [&](auto traits) { launch_rows<decltype(traits)>(rows, true, stream); });
+}
+
+void lora_backward(const LoraBackwardParams& p, cudaStream_t stream) {
+  check_shape(p.m, p.n, p.k, p.r, "cuda::lora_backward");
+  if (p.m == 0) return;
+  const Dropout drop{p.mask, p.hash, p.k};
+  const RowsParams rows{p.dy, p.b, p.g, p.dx, p.a, p.m, p.n, p.k, static_cast<int>(p.r), p.scale, drop};
+  with_rank_tile(p.r, [&](auto traits) {
+    using T = decltype(traits);
+    launch_rows<T>(rows, false, stream);
+    const WeightGradParams grads{p.db, p.da, p.dy, p.x, p.xa, p.g, p.m, p.n, p.k, static_cast<int>(p.r), p.scale,
+                                 static_cast<unsigned>((p.n + T::rows - 1) / T::rows), drop};
+    launch_weight_grad<T>(grads, stream);
+  });
+}
+
+}  // namespace slm::cuda

@@ -1,0 +1,325 @@
+// test_lora.cpp — the fused CUDA LoRA forward and backward (kernels/cuda/lora.h) under the
+// emulation harness against their CPU twins (kernels/cpu/lora.h): small and odd shapes (one and
+// several 64-row blocks, column chunks with tails, every rank tile 8/16/32/64), without dropout,
+// with a mask buffer and with the in-kernel hash; what accumulates (y, da, db, dx) starts from
+// random values, what is overwritten (xa, g) from garbage; guard elements after every output;
+// the in-kernel hash equals the CPU training step's mask bit for bit; identical bits under every
+// schedule. Errors against float64 are printed with SLM_OPS_VERBOSE set.
+// Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/lora.h"
+#include "kernels/cuda/lora.h"
+#include "tests/emu/emu_test_util.h"
+
+namespace {
+
+using slm::emu::Schedule;
+using slm::emu::testing::ScopedSchedule;
+
+struct Shape {
+  std::int64_t m, k, n, r;
+};
+// M: 1, 13, 40 (one row block), 70 and 130 (several, with tails); K and N: 24, 40, 100 and widths
+// with 32-column tails; r: 1, 4, 16 and ranks that take the 32 and 64 tiles.
+const Shape k_shapes[] = {{1, 24, 40, 1},  {13, 40, 24, 4},  {40, 100, 40, 16}, {13, 100, 100, 16},
+                          {40, 24, 100, 4}, {70, 40, 24, 8},  {5, 33, 65, 33},   {130, 70, 36, 64},
+                          {3, 24, 100, 1},  {40, 40, 40, 13}};
+
+enum class Drop { none, buffer, hash };
+const char* name_of(Drop d) { return d == Drop::none ? "no dropout" : d == Drop::buffer ? "mask buffer" : "hash mask"; }
+
+constexpr double k_tolerance = 1e-5;
+constexpr double k_dropout_p = 0.3;
+constexpr std::size_t k_guard = 37;
+constexpr float k_guard_value = -12345.0f;
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = uniform(rng);
+  return v;
+}
+
+// The CPU training step's mask (LoraTrainStep::dropout_mask, train/model/llama_train.cpp).
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+std::vector<float> cpu_step_mask(std::uint64_t base, double p, std::int64_t m, std::int64_t k) {
+  std::vector<float> mask(static_cast<std::size_t>(m * k));
+  const float keep = static_cast<float>(1.0 / (1.0 - p));
+  for (std::int64_t i = 0; i < m * k; ++i) {
+    const double u = static_cast<double>(mix(base + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
+    mask[static_cast<std::size_t>(i)] = u < p ? 0.0f : keep;
+  }
+  return mask;
+}
+
+// A device output: `count` values followed by guard elements that must stay untouched.
+struct Guarded {
+  std::vector<float> v;
+  std::size_t count;
+  Guarded(std::vector<float> values) : v(std::move(values)), count(v.size()) { v.resize(count + k_guard, k_guard_value); }
+  float* data() { return v.data(); }
+  std::vector<float> values() const { return {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(count)}; }
+  bool guard_intact() const {
+    return std::all_of(v.begin() + static_cast<std::ptrdiff_t>(count), v.end(), [](float g) { return g == k_guard_value; });
+  }
+};
+
+// Largest |got - want| / max(|want| + mean |want| of its row, cond): relative error, with the
+// row's size as the floor where an element cancels, and (when given) the float64 size of the
+// summed terms of the element, cond = the same computation on |inputs|, as the floor where a dot
+// product cancels (the error of a sum is relative to the sum of |terms|, not to the result).
+// NaN or Inf fails.
+template <typename G, typename W>
+double max_relative_error(const std::vector<G>& got, const std::vector<W>& want, std::int64_t width,
+                          const std::vector<double>& cond = {}) {
+  double worst = 0;
+  for (std::size_t row = 0; row * static_cast<std::size_t>(width) < want.size(); ++row) {
+    double mean = 0;
+    for (std::int64_t j = 0; j < width; ++j) mean += std::fabs(static_cast<double>(want[row * width + j]));
+    mean /= static_cast<double>(width);
+    for (std::int64_t j = 0; j < width; ++j) {
+      const std::size_t i = row * width + j;
+      if (!std::isfinite(static_cast<double>(got[i]))) return INFINITY;
+      const double w = static_cast<double>(want[i]);
+      const double floor = std::max(std::fabs(w) + mean, cond.empty() ? 0.0 : cond[i]);
+      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - w) / (floor + 1e-30));
+    }
+  }
+  return worst;
+}
+
+// Inputs of one case.
+struct Case {
+  Shape s;
+  std::vector<float> x, a, b, y0, dy, da0, db0, dx0, mask;  // mask empty: no dropout
+  slm::cuda::LoraDropoutHash hash;
+  float scale = 0.75f;
+  Case(Shape shape, Drop drop, unsigned seed) : s(shape) {
+    const auto mk = static_cast<std::size_t>(s.m * s.k), mn = static_cast<std::size_t>(s.m * s.n);
+    x = random_vector(mk, seed + 1);
+    a = random_vector(static_cast<std::size_t>(s.r * s.k), seed + 2);
+    b = random_vector(static_cast<std::size_t>(s.n * s.r), seed + 3);
+    y0 = random_vector(mn, seed + 4);
+    dy = random_vector(mn, seed + 5);
+    da0 = random_vector(static_cast<std::size_t>(s.r * s.k), seed + 6);
+    db0 = random_vector(static_cast<std::size_t>(s.n * s.r), seed + 7);
+    dx0 = random_vector(mk, seed + 8);
+    if (drop != Drop::none) {
+      const std::uint64_t base = mix(0x5eedULL + seed);
+      mask = cpu_step_mask(base, k_dropout_p, s.m, s.k);
+      if (drop == Drop::hash) hash = slm::cuda::lora_dropout_hash(base, k_dropout_p);
+    }
+  }
+  // The same case on |inputs|: its float64 outputs are the sizes of the summed terms.
+  Case absolute() const {
+    Case c = *this;
+    for (std::vector<float>* v : {&c.x, &c.a, &c.b, &c.y0, &c.dy, &c.da0, &c.db0, &c.dx0})
+      for (float& e : *v) e = std::fabs(e);
+    return c;
+  }
+  const float* cpu_mask() const { return mask.empty() ? nullptr : mask.data(); }
+  const float* gpu_mask() const { return hash.threshold != 0 ? nullptr : cpu_mask(); }
+};
+
+struct Outputs {
+  std::vector<float> y, xa, g, da, db, dx;
+};
+
+Outputs run_cpu(const Case& c, bool with_dx = true) {
+  const Shape s = c.s;
+  Outputs o{c.y0, std::vector<float>(static_cast<std::size_t>(s.m * s.r)), std::vector<float>(static_cast<std::size_t>(s.m * s.r)),
+            c.da0, c.db0, c.dx0};
+  std::vector<float> masked_x(static_cast<std::size_t>(s.m * s.k));
+  slm::cpu::lora_forward(o.y.data(), c.x.data(), c.a.data(), c.b.data(), c.scale, o.xa.data(), s.m, s.n, s.k, s.r,
+                         c.cpu_mask(), masked_x.data());
+  slm::cpu::lora_backward(o.da.data(), o.db.data(), with_dx ? o.dx.data() : nullptr, c.dy.data(), c.x.data(), c.a.data(),
+                          c.b.data(), o.xa.data(), c.scale, s.m, s.n, s.k, s.r, o.g.data(), c.cpu_mask(), masked_x.data());
+  return o;
+}
+
+// Runs both kernels; fails the test if a guard element was written.
+Outputs run_gpu(const Case& c, bool with_dx = true) {
+  const Shape s = c.s;
+  const auto mr = static_cast<std::size_t>(s.m * s.r);
+  Guarded y(c.y0), xa(std::vector<float>(mr, NAN)), g(std::vector<float>(mr, NAN)), da(c.da0), db(c.db0), dx(c.dx0);
+  slm::cuda::LoraForwardParams f;
+  f.y = y.data(), f.x = c.x.data(), f.a = c.a.data(), f.b = c.b.data(), f.xa = xa.data();
+  f.m = s.m, f.n = s.n, f.k = s.k, f.r = s.r, f.scale = c.scale, f.mask = c.gpu_mask(), f.hash = c.hash;
+  slm::cuda::lora_forward(f, nullptr);
+  slm::cuda::LoraBackwardParams bw;
+  bw.da = da.data(), bw.db = db.data(), bw.dx = with_dx ? dx.data() : nullptr, bw.g = g.data();
+  bw.dy = c.dy.data(), bw.x = c.x.data(), bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
+  bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = c.gpu_mask(), bw.hash = c.hash;
+  slm::cuda::lora_backward(bw, nullptr);
+  for (const Guarded* out : {&y, &xa, &g, &da, &db, &dx}) EXPECT_TRUE(out->guard_intact()) << "a guard element was written";
+  return {y.values(), xa.values(), g.values(), da.values(), db.values(), dx.values()};
+}
+
+// The float64 reference of every output.
+struct Reference {
+  std::vector<double> y, xa, g, da, db, dx;
+};
+Reference run_double(const Case& c) {
+  const Shape s = c.s;
+  const auto at = [](std::int64_t i) { return static_cast<std::size_t>(i); };
+  auto xin = [&](std::int64_t t, std::int64_t q) {
+    return static_cast<double>(c.x[at(t * s.k + q)]) * (c.mask.empty() ? 1.0 : c.mask[at(t * s.k + q)]);
+  };
+  Reference ref{{c.y0.begin(), c.y0.end()}, std::vector<double>(at(s.m * s.r)), std::vector<double>(at(s.m * s.r)),
+                {c.da0.begin(), c.da0.end()}, {c.db0.begin(), c.db0.end()}, {c.dx0.begin(), c.dx0.end()}};
+  for (std::int64_t t = 0; t < s.m; ++t) {
+    for (std::int64_t j = 0; j < s.r; ++j) {
+      double u = 0, g = 0;
+      for (std::int64_t q = 0; q < s.k; ++q) u += xin(t, q) * c.a[at(j * s.k + q)];
+      for (std::int64_t o = 0; o < s.n; ++o) g += static_cast<double>(c.dy[at(t * s.n + o)]) * c.b[at(o * s.r + j)];
+      ref.xa[at(t * s.r + j)] = u;
+      ref.g[at(t * s.r + j)] = g;
+    }
+    for (std::int64_t o = 0; o < s.n; ++o)
+      for (std::int64_t j = 0; j < s.r; ++j) ref.y[at(t * s.n + o)] += c.scale * ref.xa[at(t * s.r + j)] * c.b[at(o * s.r + j)];
+    for (std::int64_t q = 0; q < s.k; ++q) {
+      double sum = 0;
+      for (std::int64_t j = 0; j < s.r; ++j) sum += ref.g[at(t * s.r + j)] * c.a[at(j * s.k + q)];
+      ref.dx[at(t * s.k + q)] += c.scale * sum * (c.mask.empty() ? 1.0 : c.mask[at(t * s.k + q)]);
+    }
+  }
+  for (std::int64_t j = 0; j < s.r; ++j) {
+    for (std::int64_t q = 0; q < s.k; ++q) {
+      double sum = 0;
+      for (std::int64_t t = 0; t < s.m; ++t) sum += ref.g[at(t * s.r + j)] * xin(t, q);
+      ref.da[at(j * s.k + q)] += c.scale * sum;
+    }
+    for (std::int64_t o = 0; o < s.n; ++o) {
+      double sum = 0;
+      for (std::int64_t t = 0; t < s.m; ++t) sum += static_cast<double>(c.dy[at(t * s.n + o)]) * ref.xa[at(t * s.r + j)];
+      ref.db[at(o * s.r + j)] += c.scale * sum;
+    }
+  }
+  return ref;
+}
+
+std::string describe(const Shape& s, Drop d) {
+  return "M " + std::to_string(s.m) + " K " + std::to_string(s.k) + " N " + std::to_string(s.n) + " r " +
+         std::to_string(s.r) + ", " + name_of(d);
+}
+
+// Worst error of each output over all cases, against the CPU twin and (both backends) float64.
+struct Worst {
+  double vs_cpu = 0, gpu_vs_f64 = 0, cpu_vs_f64 = 0;
+};
+
+void compare(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, const std::vector<double>& f64,
+             const std::vector<double>& cond, std::int64_t width, const std::string& where, Worst& worst) {
+  const double e = max_relative_error(gpu, cpu, width, cond);
+  EXPECT_LT(e, k_tolerance) << what << ", " << where;
+  worst.vs_cpu = std::max(worst.vs_cpu, e);
+  worst.gpu_vs_f64 = std::max(worst.gpu_vs_f64, max_relative_error(gpu, f64, width, cond));
+  worst.cpu_vs_f64 = std::max(worst.cpu_vs_f64, max_relative_error(cpu, f64, width, cond));
+}
+
+void report_worst(const char* what, const Worst& w) {
+  if (std::getenv("SLM_OPS_VERBOSE"))
+    std::printf("lora %-3s: cuda vs cpu %.3g; vs float64: cuda %.3g, cpu %.3g\n", what, w.vs_cpu, w.gpu_vs_f64, w.cpu_vs_f64);
+}
+
+TEST(CudaOpsLora, ForwardAndBackwardMatchTheCpuTwin) {
+  Worst y, xa, g, da, db, dx;
+  unsigned seed = 10;
+  for (const Drop drop : {Drop::none, Drop::buffer, Drop::hash}) {
+    for (const Shape s : k_shapes) {
+      const Case c(s, drop, seed += 10);
+      const Outputs cpu = run_cpu(c), gpu = run_gpu(c);
+      const Reference ref = run_double(c), cond = run_double(c.absolute());
+      const std::string where = describe(s, drop);
+      compare("y", gpu.y, cpu.y, ref.y, cond.y, s.n, where, y);
+      compare("xa", gpu.xa, cpu.xa, ref.xa, cond.xa, s.r, where, xa);
+      compare("g", gpu.g, cpu.g, ref.g, cond.g, s.r, where, g);
+      compare("da", gpu.da, cpu.da, ref.da, cond.da, s.k, where, da);
+      compare("db", gpu.db, cpu.db, ref.db, cond.db, s.r, where, db);
+      compare("dx", gpu.dx, cpu.dx, ref.dx, cond.dx, s.k, where, dx);
+    }
+  }
+  report_worst("y", y);
+  report_worst("xa", xa);
+  report_worst("g", g);
+  report_worst("da", da);
+  report_worst("db", db);
+  report_worst("dx", dx);
+}
+
+TEST(CudaOpsLora, BackwardWithoutDxLeavesItAlone) {
+  const Case c({13, 40, 24, 4}, Drop::hash, 3);
+  const Outputs cpu = run_cpu(c, false), gpu = run_gpu(c, false);
+  EXPECT_EQ(gpu.dx, c.dx0);
+  EXPECT_LT(max_relative_error(gpu.da, cpu.da, c.s.k), k_tolerance);
+  EXPECT_LT(max_relative_error(gpu.db, cpu.db, c.s.r), k_tolerance);
+}
+
+TEST(CudaOpsLora, HashMaskIsTheCpuStepMaskBitForBit) {
+  // Forward with the hash and with the CPU step's mask as a buffer: the same bits.
+  for (const double p : {0.05, 0.3, 0.5}) {
+    Case hashed({40, 100, 24, 4}, Drop::hash, 5), buffered({40, 100, 24, 4}, Drop::buffer, 5);
+    hashed.hash = slm::cuda::lora_dropout_hash(hashed.hash.base, p);
+    buffered.mask = cpu_step_mask(hashed.hash.base, p, 40, 100);
+    hashed.mask = buffered.mask;
+    const Outputs h = run_gpu(hashed), m = run_gpu(buffered);
+    EXPECT_EQ(std::memcmp(h.y.data(), m.y.data(), h.y.size() * sizeof(float)), 0) << "p " << p;
+    EXPECT_EQ(std::memcmp(h.da.data(), m.da.data(), h.da.size() * sizeof(float)), 0) << "p " << p;
+    EXPECT_EQ(std::memcmp(h.dx.data(), m.dx.data(), h.dx.size() * sizeof(float)), 0) << "p " << p;
+  }
+  // The threshold is the CPU's double comparison at its edge: u = p exactly is kept.
+  EXPECT_EQ(slm::cuda::lora_dropout_hash(0, 0.5).threshold, std::uint64_t{1} << 52);
+  EXPECT_EQ(slm::cuda::lora_dropout_hash(0, 0.0).threshold, 0u);
+}
+
+TEST(CudaOpsLora, EmptyInputWritesNothing) {
+  std::vector<float> buf(64, 7.0f);
+  slm::cuda::LoraForwardParams f;
+  f.y = f.xa = buf.data(), f.x = f.a = f.b = buf.data(), f.m = 0, f.n = 4, f.k = 4, f.r = 2;
+  slm::cuda::lora_forward(f, nullptr);
+  slm::cuda::LoraBackwardParams b;
+  b.da = b.db = b.dx = b.g = buf.data(), b.dy = b.x = b.a = b.b = b.xa = buf.data(), b.m = 0, b.n = 4, b.k = 4, b.r = 2;
+  slm::cuda::lora_backward(b, nullptr);
+  for (const float v : buf) EXPECT_EQ(v, 7.0f);
+}
+
+TEST(CudaOpsLora, RejectsRanksAboveTheTiles) {
+  std::vector<float> buf(65 * 4, 0.0f);
+  slm::cuda::LoraForwardParams f;
+  f.y = f.xa = buf.data(), f.x = f.a = f.b = buf.data(), f.m = 1, f.n = 4, f.k = 4, f.r = 65;
+  EXPECT_THAT(slm::emu::testing::launch_error([&] { slm::cuda::lora_forward(f, nullptr); }),
+              ::testing::HasSubstr("1 <= r <= 64"));
+}
+
+TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
+  const Case c({70, 40, 36, 16}, Drop::hash, 7);
+  Outputs first;
+  for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
+                                      std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
+    ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
+    const Outputs o = run_gpu(c);
+    if (first.y.empty()) first = o;
+    for (const auto& [got, want] : {std::pair{&o.y, &first.y}, std::pair{&o.xa, &first.xa}, std::pair{&o.g, &first.g},
+                                    std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx}})
+      EXPECT_EQ(std::memcmp(got->data(), want->data(), got->size() * sizeof(float)), 0)
+          << "schedule " << static_cast<int>(schedule) << " seed " << seed;
+  }
+}
+
+}  // namespace
