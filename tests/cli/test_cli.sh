@@ -42,6 +42,12 @@ mkdir -p empty_dir
 expect 1 "holds no adapter_config.json, training_state.h5 or recipe.yaml" -- "$slmtune" export empty_dir --out o
 expect 2 "resume and --no-resume exclude each other" -- "$slmtune" train "$src/recipes/quickstart.yaml" \
   output.dir=cli_runs --resume x --no-resume
+expect 0 "total .* GiB of 24.00 GiB: fits" -- "$slmtune" train "$src/recipes/quickstart.yaml" --plan \
+  "model.path=$src/tests/fixtures/tiny_chat"
+expect 0 "does NOT fit" -- "$slmtune" train "$src/recipes/quickstart.yaml" --plan --gpu-memory 64MiB \
+  "model.path=$src/tests/fixtures/tiny_chat"
+expect 1 "'lots' is not a memory size" -- "$slmtune" train "$src/recipes/quickstart.yaml" --plan --gpu-memory lots \
+  "model.path=$src/tests/fixtures/tiny_chat"
 expect 2 "is not a token id" -- "$slmtune" logits --model m --tokens 1,x --out o.safetensors
 expect 2 "--merge needs --adapter" -- "$slmtune" logits --model m --tokens 1 --merge --out o.safetensors
 

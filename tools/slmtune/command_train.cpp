@@ -174,6 +174,7 @@ int run_train(const ParsedArgs& args) {
     std::cout << render_recipe(r, false);
     return 0;
   }
+  if (args.has("--plan")) return print_train_plan(r, args);
   if (r.train.device != Device::Cpu)
     SLM_FAIL(loaded.origins.where("train.device"), ": train.device: cuda needs the CUDA backend (issue 8); use cpu");
   StopSignals signals;  // from here on, SIGINT / SIGTERM mean "save and stop" (checked once training runs)

@@ -22,7 +22,9 @@ const std::vector<CommandSpec> k_commands = {
      {k_recipe_flags[0],
       {"--print-reference", "", "Print the documented reference recipe (every key and default) and exit."},
       {"--resume", "PATH", "Continue from this checkpoint directory (or its training_state.h5)."},
-      {"--no-resume", "", "Start over; the run's earlier results move to <run>/previous-<time>/."}},
+      {"--no-resume", "", "Start over; the run's earlier results move to <run>/previous-<time>/."},
+      {"--plan", "", "Print the CUDA backend's predicted peak GPU memory by category and exit."},
+      {"--gpu-memory", "SIZE", "The GPU's memory for --plan (default 24GiB; e.g. 80GB, 16G)."}},
      0, -1, run_train, ""},
     {"eval", "held-out loss of the base model and of base + adapter", "RECIPE [section.key=value ...]",
      "Computes the loss and perplexity of the base model and of the base model with an adapter on\n"

@@ -30,6 +30,8 @@ int run_inspect(const ParsedArgs& args);
 int run_generate(const ParsedArgs& args);
 int run_logits(const ParsedArgs& args);
 int run_export(const ParsedArgs& args);
+// `train --plan`: the CUDA backend's predicted device memory for a recipe.
+int print_train_plan(const Recipe& recipe, const ParsedArgs& args);
 
 // Runs export jobs of one adapter directory (all on the same base model, jobs[0].base_model);
 // the base weights are loaded (or `model` used) and merged once when a format needs them.

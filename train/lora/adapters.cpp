@@ -13,7 +13,8 @@ constexpr std::array<std::string_view, k_num_slots> k_slot_names = {
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
     "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 
-// (in, out) features of a slot's frozen weight.
+}  // namespace
+
 std::pair<std::int64_t, std::int64_t> slot_dims(const ModelConfig& c, LinearSlot slot) {
   const std::int64_t d = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   switch (slot) {
@@ -27,7 +28,16 @@ std::pair<std::int64_t, std::int64_t> slot_dims(const ModelConfig& c, LinearSlot
   }
   return {0, 0};
 }
-}  // namespace
+
+std::size_t lora_parameter_count(const ModelConfig& config, const LoraSettings& settings) {
+  std::size_t n = 0;
+  for (std::size_t s = 0; s < k_num_slots; ++s) {
+    if (!settings.targets[s]) continue;
+    const auto [in, out] = slot_dims(config, static_cast<LinearSlot>(s));
+    n += static_cast<std::size_t>(settings.rank * (in + out) + (settings.use_dora ? out : 0));
+  }
+  return n * static_cast<std::size_t>(config.num_layers);
+}
 
 std::string_view slot_module_name(LinearSlot slot) { return k_slot_names[static_cast<std::size_t>(slot)]; }
 

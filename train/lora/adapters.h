@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "train/core/arena.h"
@@ -23,6 +24,8 @@ namespace slm {
 enum class LinearSlot { QProj, KProj, VProj, OProj, GateProj, UpProj, DownProj };
 inline constexpr std::size_t k_num_slots = 7;
 std::string_view slot_module_name(LinearSlot slot);  // "self_attn.q_proj", "mlp.down_proj", ...
+// (in, out) features of a slot's frozen weight [out, in].
+std::pair<std::int64_t, std::int64_t> slot_dims(const ModelConfig& config, LinearSlot slot);
 
 struct LoraModule {
   std::int64_t layer = 0;
@@ -47,6 +50,10 @@ struct LoraSettings {
   static LoraSettings from_recipe(const LoraSection& section);
   float scale() const;  // alpha / r, or alpha / sqrt(r) with rsLoRA
 };
+
+// Trainable parameters of adapters with these settings on this model (= LoraAdapters::count()),
+// without allocating them (memory plans).
+std::size_t lora_parameter_count(const ModelConfig& config, const LoraSettings& settings);
 
 class LoraAdapters {
  public:
