@@ -37,7 +37,7 @@ struct RopeParams {
   int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
 };
 
-// All enqueued on `stream`; one thread per (token, head, i < E/2) pair, grid-stride.
+// All enqueued on `stream`; a warp per row (token, or token and head), lanes over i < E/2.
 void rope_tables(const RopeTablesParams& p, cudaStream_t stream);
 void rope_forward(const RopeParams& p, cudaStream_t stream);
 void rope_backward(const RopeParams& p, cudaStream_t stream);

@@ -28,9 +28,9 @@ struct Shape {
   std::int64_t t, n, e;
 };
 const Shape k_shapes[] = {{1, 1, 2}, {3, 2, 64}, {5, 3, 40}, {7, 1, 100}, {4, 5, 7}, {13, 4, 128}, {2, 3, 0}};
-// Every shape runs with the launcher's grid and with at most 2 blocks (512 threads), so that
-// threads take further pairs by grid-stride.
-const int k_grid_limits[] = {0, 2};
+// Every shape runs with the launcher's grid and with one block of 8 warps, so that warps take
+// further rows by grid-stride (a warp per row; E/2 > 32 makes lanes take several pairs too).
+const int k_grid_limits[] = {0, 1};
 
 std::vector<float> inv_freq_for(std::int64_t half, double theta) {
   std::vector<float> inv(static_cast<std::size_t>(half));
