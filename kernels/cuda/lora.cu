@@ -11,8 +11,12 @@
 //   lora_weight_grad_kernel: per 64 columns of db (of N) or of da (of K), db += scale * dy^T xa or
 //       da += scale * g^T (x * mask), each reducing over all M rows in order.
 // Dropout masks come from the caller's buffer or from the CPU step's counter-based hash, computed
-// where x is read. Does not hold: the CPU twin (kernels/cpu/lora.cpp), bf16 operands.
+// where x is read. x and dy are read as fp32 or bf16 (converted to fp32 where they are loaded into
+// shared memory). Does not hold: the CPU twin (kernels/cpu/lora.cpp), bf16 adapters or outputs,
+// vectorized or cp.async loads.
 #include "kernels/cuda/lora.h"
+
+#include <cuda_bf16.h>
 
 #include <cmath>
 
@@ -79,10 +83,13 @@ __device__ __forceinline__ float mask_at(const Dropout& d, std::int64_t t, std::
   return (mix64(d.hash.base + static_cast<std::uint64_t>(i)) >> 11) < d.hash.threshold ? 0.0f : d.hash.keep;
 }
 
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+
 // act[kk][row] = src[row0 + row, col0 + kk] (* mask), zero outside [rows_total, cols_total).
 // src is [*, ld] row-major; a warp reads 32 consecutive columns of one row.
-template <typename T, typename S>
-__device__ __forceinline__ void load_rows_transposed(S act, const float* src, std::int64_t ld, std::int64_t row0,
+template <typename T, typename In, typename S>
+__device__ __forceinline__ void load_rows_transposed(S act, const In* src, std::int64_t ld, std::int64_t row0,
                                                      std::int64_t rows_total, std::int64_t col0,
                                                      std::int64_t cols_total, bool masked, const Dropout& drop) {
   for (int e = static_cast<int>(threadIdx.x); e < T::rows * T::bk; e += T::threads) {
@@ -90,7 +97,7 @@ __device__ __forceinline__ void load_rows_transposed(S act, const float* src, st
     const std::int64_t t = row0 + row, c = col0 + kk;
     float v = 0.0f;
     if (t < rows_total && c < cols_total) {
-      v = src[t * ld + c];
+      v = to_f32(src[t * ld + c]);
       if (masked) v *= mask_at(drop, t, c);
     }
     act[kk * T::act_stride + row] = v;
@@ -99,8 +106,8 @@ __device__ __forceinline__ void load_rows_transposed(S act, const float* src, st
 
 // act[kk][col] = src[row0 + kk, col0 + col] (* mask), zero outside; a warp reads 32 consecutive
 // columns of one row.
-template <typename T, typename S>
-__device__ __forceinline__ void load_rows_direct(S act, const float* src, std::int64_t ld, std::int64_t row0,
+template <typename T, typename In, typename S>
+__device__ __forceinline__ void load_rows_direct(S act, const In* src, std::int64_t ld, std::int64_t row0,
                                                  std::int64_t rows_total, std::int64_t col0, std::int64_t cols_total,
                                                  bool masked, const Dropout& drop) {
   for (int e = static_cast<int>(threadIdx.x); e < T::rows * T::bk; e += T::threads) {
@@ -108,7 +115,7 @@ __device__ __forceinline__ void load_rows_direct(S act, const float* src, std::i
     const std::int64_t t = row0 + kk, c = col0 + col;
     float v = 0.0f;
     if (t < rows_total && c < cols_total) {
-      v = src[t * ld + c];
+      v = to_f32(src[t * ld + c]);
       if (masked) v *= mask_at(drop, t, c);
     }
     act[kk * T::act_stride + col] = v;
@@ -152,7 +159,7 @@ __device__ __forceinline__ void reduce_strip(float (&acc)[2][T::tn], S act, S w)
 }
 
 struct RowsParams {
-  const float* in;  // [M, C1]: x (forward) or dy (backward)
+  const void* in;   // [M, C1] of In: x (forward) or dy (backward)
   const float* w1;  // A [r, C1] (forward) or B [C1, r] (backward)
   float* low;       // [M, r] overwritten: xa (forward) or g (backward)
   float* out;       // [M, C2] +=: y (forward) or dx (backward, may be nullptr)
@@ -164,7 +171,7 @@ struct RowsParams {
 };
 
 // Phase 1: low[rows] = in[rows] W1 reduced over C1; phase 2: out[rows] += scale * low W2^T (* mask).
-template <typename T, bool Forward>
+template <typename T, bool Forward, typename In>
 __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(RowsParams p) {
   SLM_SHARED(float, act, T::act_stride * T::bk);
   SLM_SHARED(float, w, T::w_stride * T::bk);
@@ -174,7 +181,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
   const bool masked = p.drop.mask != nullptr || p.drop.hash.threshold != 0;
   float acc[2][T::tn] = {};
   for (std::int64_t c0 = 0; c0 < p.c1; c0 += T::bk) {
-    load_rows_transposed<T>(act, p.in, p.c1, row0, p.m, c0, p.c1, Forward && masked, p.drop);
+    load_rows_transposed<T>(act, static_cast<const In*>(p.in), p.c1, row0, p.m, c0, p.c1, Forward && masked, p.drop);
     if (Forward) {
       load_rank_major<T>(w, p.w1, p.r, c0, p.c1);
     } else {
@@ -230,8 +237,8 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
 struct WeightGradParams {
   float* db;          // [N, r] +=
   float* da;          // [r, K] +=
-  const float* dy;    // [M, N]
-  const float* x;     // [M, K]
+  const void* dy;     // [M, N] of In
+  const void* x;      // [M, K] of In
   const float* xa;    // [M, r]
   const float* g;     // [M, r]
   std::int64_t m, n, k;
@@ -243,13 +250,13 @@ struct WeightGradParams {
 
 // db[cols] += scale * dy[:, cols]^T xa or da[:, cols] += scale * g^T (x[:, cols] * mask), over
 // 64 columns per block and all M rows in order.
-template <typename T>
+template <typename T, typename In>
 __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_kernel(WeightGradParams p) {
   SLM_SHARED(float, act, T::act_stride * T::bk);
   SLM_SHARED(float, w, T::w_stride * T::bk);
   const bool for_db = blockIdx.x < p.db_blocks;
   const std::int64_t col0 = static_cast<std::int64_t>(for_db ? blockIdx.x : blockIdx.x - p.db_blocks) * T::rows;
-  const float* src = for_db ? p.dy : p.x;
+  const In* src = static_cast<const In*>(for_db ? p.dy : p.x);
   const float* low = for_db ? p.xa : p.g;
   const std::int64_t width = for_db ? p.n : p.k;
   const bool masked = !for_db && (p.drop.mask != nullptr || p.drop.hash.threshold != 0);
@@ -284,33 +291,40 @@ void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r,
             "; needs M >= 0, N, K >= 1 and 1 <= r <= 64 (a larger lora.rank runs on the CPU backend only)");
 }
 
-template <typename T>
+template <typename T, typename In>
 void launch_rows(const RowsParams& p, bool forward, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((p.m + T::rows - 1) / T::rows));
   if (forward) {
-    launch(lora_rows_kernel<T, true>, grid, dim3(T::threads), 0, stream, p);
+    launch(lora_rows_kernel<T, true, In>, grid, dim3(T::threads), 0, stream, p);
   } else {
-    launch(lora_rows_kernel<T, false>, grid, dim3(T::threads), 0, stream, p);
+    launch(lora_rows_kernel<T, false, In>, grid, dim3(T::threads), 0, stream, p);
   }
 }
 
-template <typename T>
+template <typename T, typename In>
 void launch_weight_grad(const WeightGradParams& p, cudaStream_t stream) {
   const unsigned da_blocks = static_cast<unsigned>((p.k + T::rows - 1) / T::rows);
-  launch(lora_weight_grad_kernel<T>, dim3(p.db_blocks + da_blocks), dim3(T::threads), 0, stream, p);
+  launch(lora_weight_grad_kernel<T, In>, dim3(p.db_blocks + da_blocks), dim3(T::threads), 0, stream, p);
 }
 
-// Calls f(LoraTraits<R>{}) for the smallest rank tile R >= r.
+// Calls f(LoraTraits<R>{}, In{}) for the smallest rank tile R >= r and the input's element type.
 template <typename F>
-void with_rank_tile(std::int64_t r, F&& f) {
+void with_tile_and_input(std::int64_t r, LoraInput input, F&& f) {
+  auto with_input = [&](auto traits) {
+    if (input == LoraInput::bf16) {
+      f(traits, __nv_bfloat16{});
+    } else {
+      f(traits, float{});
+    }
+  };
   if (r <= 8) {
-    f(LoraTraits<8>{});
+    with_input(LoraTraits<8>{});
   } else if (r <= 16) {
-    f(LoraTraits<16>{});
+    with_input(LoraTraits<16>{});
   } else if (r <= 32) {
-    f(LoraTraits<32>{});
+    with_input(LoraTraits<32>{});
   } else {
-    f(LoraTraits<64>{});
+    with_input(LoraTraits<64>{});
   }
 }
 
@@ -329,7 +343,9 @@ void lora_forward(const LoraForwardParams& p, cudaStream_t stream) {
   check_shape(p.m, p.n, p.k, p.r, "cuda::lora_forward");
   if (p.m == 0) return;
   const RowsParams rows{p.x, p.a, p.xa, p.y, p.b, p.m, p.k, p.n, static_cast<int>(p.r), p.scale, {p.mask, p.hash, p.k}};
-  with_rank_tile(p.r, [&](auto traits) { launch_rows<decltype(traits)>(rows, true, stream); });
+  with_tile_and_input(p.r, p.input, [&](auto traits, auto in) {
+    launch_rows<decltype(traits), decltype(in)>(rows, true, stream);
+  });
 }
 
 void lora_backward(const LoraBackwardParams& p, cudaStream_t stream) {
@@ -337,12 +353,13 @@ void lora_backward(const LoraBackwardParams& p, cudaStream_t stream) {
   if (p.m == 0) return;
   const Dropout drop{p.mask, p.hash, p.k};
   const RowsParams rows{p.dy, p.b, p.g, p.dx, p.a, p.m, p.n, p.k, static_cast<int>(p.r), p.scale, drop};
-  with_rank_tile(p.r, [&](auto traits) {
+  with_tile_and_input(p.r, p.input, [&](auto traits, auto in) {
     using T = decltype(traits);
-    launch_rows<T>(rows, false, stream);
+    using In = decltype(in);
+    launch_rows<T, In>(rows, false, stream);
     const WeightGradParams grads{p.db, p.da, p.dy, p.x, p.xa, p.g, p.m, p.n, p.k, static_cast<int>(p.r), p.scale,
                                  static_cast<unsigned>((p.n + T::rows - 1) / T::rows), drop};
-    launch_weight_grad<T>(grads, stream);
+    launch_weight_grad<T, In>(grads, stream);
   });
 }
 

@@ -4,7 +4,10 @@
 //   y = x W^T + scale * (dropout(x) A^T) B^T      (PEFT's order: dropout on the input of A only)
 // The frozen product x W^T and its input gradient dy W come from the base GEMMs; these ops add the
 // adapter's part on top of them.
-// Does not hold: the frozen path, DoRA's magnitudes, merging, allocation, bf16 adapters.
+// x and dy may be fp32 or bf16 (`input`; the activations the base GEMMs read), converted to fp32
+// where they are loaded; everything else is fp32 and every sum is accumulated in fp32.
+// Does not hold: the frozen path, DoRA's magnitudes, merging, allocation, bf16 adapters or
+// bf16 outputs.
 //
 // Letters: M tokens, K input features, N output features, r the adapter rank (1..64).
 // A is lora_A.weight [r, K], B is lora_B.weight [N, r] (PEFT's shapes), scale = alpha / r (or
@@ -25,6 +28,9 @@
 
 namespace slm::cuda {
 
+// The element type of x and dy.
+enum class LoraInput { f32, bf16 };
+
 // The in-kernel dropout hash. `base` is the per-(micro-batch, layer, slot) value the CPU step
 // computes; threshold = ceil(p * 2^53) (an element is dropped when (mix(base + i) >> 11) <
 // threshold, exactly the CPU's double comparison), keep = 1 / (1 - p). threshold 0: no dropout.
@@ -43,7 +49,7 @@ LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p);
 // block takes 64 rows of x once, forms their xa in shared memory and sweeps y's columns with it.
 struct LoraForwardParams {
   float* y = nullptr;         // [M, N]   +=
-  const float* x = nullptr;   // [M, K]
+  const void* x = nullptr;    // [M, K]   float or __nv_bfloat16 (input)
   const float* a = nullptr;   // [r, K]
   const float* b = nullptr;   // [N, r]
   float* xa = nullptr;        // [M, r]   overwritten
@@ -51,6 +57,7 @@ struct LoraForwardParams {
   float scale = 1.0f;
   const float* mask = nullptr;  // [M, K] or nullptr
   LoraDropoutHash hash;         // used when mask == nullptr
+  LoraInput input = LoraInput::f32;
 };
 
 // Given dy [M, N] and the forward's x, A, B, xa (and the same mask), with g = dy B [M, r]:
@@ -68,8 +75,8 @@ struct LoraBackwardParams {
   float* db = nullptr;         // [N, r]   +=
   float* dx = nullptr;         // [M, K]   += (or nullptr)
   float* g = nullptr;          // [M, r]   overwritten
-  const float* dy = nullptr;   // [M, N]
-  const float* x = nullptr;    // [M, K]
+  const void* dy = nullptr;    // [M, N]   float or __nv_bfloat16 (input)
+  const void* x = nullptr;     // [M, K]   float or __nv_bfloat16 (input)
   const float* a = nullptr;    // [r, K]
   const float* b = nullptr;    // [N, r]
   const float* xa = nullptr;   // [M, r]   from lora_forward
@@ -77,6 +84,7 @@ struct LoraBackwardParams {
   float scale = 1.0f;
   const float* mask = nullptr;  // [M, K] or nullptr
   LoraDropoutHash hash;         // used when mask == nullptr
+  LoraInput input = LoraInput::f32;
 };
 
 // Both enqueued on `stream`. Any M >= 0, N, K >= 1, 1 <= r <= 64.

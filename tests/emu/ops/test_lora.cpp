@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <cuda_bf16.h>
+
 #include "kernels/cpu/lora.h"
 #include "kernels/cuda/lora.h"
 #include "tests/emu/emu_test_util.h"
@@ -110,6 +112,7 @@ struct Case {
   std::vector<float> x, a, b, y0, dy, da0, db0, dx0, mask;  // mask empty: no dropout
   slm::cuda::LoraDropoutHash hash;
   float scale = 0.75f;
+  std::vector<__nv_bfloat16> x16, dy16;  // with bf16 inputs: x and dy, which then hold their rounded values
   Case(Shape shape, Drop drop, unsigned seed) : s(shape) {
     const auto mk = static_cast<std::size_t>(s.m * s.k), mn = static_cast<std::size_t>(s.m * s.n);
     x = random_vector(mk, seed + 1);
@@ -124,6 +127,13 @@ struct Case {
       const std::uint64_t base = mix(0x5eedULL + seed);
       mask = cpu_step_mask(base, k_dropout_p, s.m, s.k);
       if (drop == Drop::hash) hash = slm::cuda::lora_dropout_hash(base, k_dropout_p);
+    }
+  }
+  // Gives the kernels x and dy in bf16, and the CPU (and float64) their values rounded to bf16.
+  void round_inputs_to_bf16() {
+    for (auto [v, v16] : {std::pair{&x, &x16}, std::pair{&dy, &dy16}}) {
+      v16->assign(v->begin(), v->end());
+      for (std::size_t i = 0; i < v->size(); ++i) (*v)[i] = static_cast<float>((*v16)[i]);
     }
   }
   // The same case on |inputs|: its float64 outputs are the sizes of the summed terms.
@@ -159,12 +169,16 @@ Outputs run_gpu(const Case& c, bool with_dx = true) {
   const auto mr = static_cast<std::size_t>(s.m * s.r);
   Guarded y(c.y0), xa(std::vector<float>(mr, NAN)), g(std::vector<float>(mr, NAN)), da(c.da0), db(c.db0), dx(c.dx0);
   slm::cuda::LoraForwardParams f;
-  f.y = y.data(), f.x = c.x.data(), f.a = c.a.data(), f.b = c.b.data(), f.xa = xa.data();
+  const bool bf16 = !c.x16.empty();
+  const auto input = bf16 ? slm::cuda::LoraInput::bf16 : slm::cuda::LoraInput::f32;
+  const void* x = bf16 ? static_cast<const void*>(c.x16.data()) : c.x.data();
+  const void* dy = bf16 ? static_cast<const void*>(c.dy16.data()) : c.dy.data();
+  f.y = y.data(), f.x = x, f.input = input, f.a = c.a.data(), f.b = c.b.data(), f.xa = xa.data();
   f.m = s.m, f.n = s.n, f.k = s.k, f.r = s.r, f.scale = c.scale, f.mask = c.gpu_mask(), f.hash = c.hash;
   slm::cuda::lora_forward(f, nullptr);
   slm::cuda::LoraBackwardParams bw;
   bw.da = da.data(), bw.db = db.data(), bw.dx = with_dx ? dx.data() : nullptr, bw.g = g.data();
-  bw.dy = c.dy.data(), bw.x = c.x.data(), bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
+  bw.dy = dy, bw.x = x, bw.input = input, bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
   bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = c.gpu_mask(), bw.hash = c.hash;
   slm::cuda::lora_backward(bw, nullptr);
   for (const Guarded* out : {&y, &xa, &g, &da, &db, &dx}) EXPECT_TRUE(out->guard_intact()) << "a guard element was written";
@@ -261,6 +275,32 @@ TEST(CudaOpsLora, ForwardAndBackwardMatchTheCpuTwin) {
   report_worst("da", da);
   report_worst("db", db);
   report_worst("dx", dx);
+}
+
+// bf16 x and dy are widened where they are loaded and everything else is fp32: the kernels equal
+// the fp32 CPU twin given the rounded values, to the fp32 tolerance.
+TEST(CudaOpsLora, Bf16InputsMatchTheCpuTwinOnTheRoundedValues) {
+  Worst y, da, db, dx;
+  unsigned seed = 500;
+  for (const Drop drop : {Drop::none, Drop::buffer, Drop::hash}) {
+    for (const Shape s : {Shape{13, 40, 24, 4}, Shape{70, 100, 40, 16}, Shape{5, 33, 65, 33}, Shape{40, 24, 100, 64}}) {
+      Case c(s, drop, seed += 10);
+      c.round_inputs_to_bf16();
+      const Outputs cpu = run_cpu(c), gpu = run_gpu(c);
+      const Reference ref = run_double(c), cond = run_double(c.absolute());
+      const std::string where = describe(s, drop) + ", bf16 inputs";
+      compare("y", gpu.y, cpu.y, ref.y, cond.y, s.n, where, y);
+      compare("da", gpu.da, cpu.da, ref.da, cond.da, s.k, where, da);
+      compare("db", gpu.db, cpu.db, ref.db, cond.db, s.r, where, db);
+      compare("dx", gpu.dx, cpu.dx, ref.dx, cond.dx, s.k, where, dx);
+      EXPECT_LT(max_relative_error(gpu.xa, cpu.xa, s.r, cond.xa), k_tolerance) << where;
+      EXPECT_LT(max_relative_error(gpu.g, cpu.g, s.r, cond.g), k_tolerance) << where;
+    }
+  }
+  report_worst("y (bf16 inputs)", y);
+  report_worst("da (bf16 inputs)", da);
+  report_worst("db (bf16 inputs)", db);
+  report_worst("dx (bf16 inputs)", dx);
 }
 
 TEST(CudaOpsLora, BackwardWithoutDxLeavesItAlone) {
