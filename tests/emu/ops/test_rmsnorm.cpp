@@ -1,7 +1,7 @@
 // test_rmsnorm.cpp — the CUDA RMSNorm (kernels/cuda/rmsnorm.h) under the emulation harness
 // against its CPU twin (kernels/cpu/layers.h, layers_backward.h): forward (also in place),
 // backward overwriting (also in place on dy) and accumulating, on small and odd shapes that
-// take both block sizes, and identical bits under every schedule.
+// take both block sizes, the float4 and the scalar path, and identical bits under every schedule.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -66,61 +66,77 @@ void report(const char* what, double error) {
   if (std::getenv("SLM_OPS_VERBOSE")) std::printf("%s: max relative error %.3g\n", what, error);
 }
 
+// A copy of v in 16-byte aligned storage, starting `offset` floats past the alignment: offset 0
+// lets rows with D % 4 == 0 take the float4 path, offset 1 makes them take the scalar one.
+struct Device {
+  Device(const std::vector<float>& v, int offset) : store(v.size() + 8) {
+    const auto base = reinterpret_cast<std::uintptr_t>(store.data());
+    p = reinterpret_cast<float*>((base + 15) / 16 * 16) + offset;
+    std::copy(v.begin(), v.end(), p);
+  }
+  std::vector<float> get(std::size_t n) const { return {p, p + n}; }
+  std::vector<float> store;
+  float* p;
+};
+
 TEST(CudaOpsRmsNorm, ForwardMatchesTheCpuTwin) {
   double worst = 0;
   for (const Shape s : k_shapes)
-    for (const int grid : k_grid_limits) {
-      const std::size_t n = static_cast<std::size_t>(s.t * s.d);
-      const std::vector<float> x = random_vector(n, 1), w = random_vector(static_cast<std::size_t>(s.d), 2, 0.5f, 1.5f);
-      std::vector<float> want(n), got(n, 123.0f);
-      slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-5f);
-      slm::cuda::rmsnorm_forward({got.data(), x.data(), w.data(), s.t, s.d, 1e-5f, grid}, nullptr);
-      const double error = max_relative_error(got, want, s.d);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d << " grid limit " << grid;
-      std::vector<float> in_place = x;  // out aliases x
-      slm::cuda::rmsnorm_forward({in_place.data(), in_place.data(), w.data(), s.t, s.d, 1e-5f, grid}, nullptr);
-      EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
-          << "in place, T " << s.t << " D " << s.d;
-    }
+    for (const int grid : k_grid_limits)
+      for (const int offset : {0, 1}) {
+        const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+        const std::vector<float> x = random_vector(n, 1), w = random_vector(static_cast<std::size_t>(s.d), 2, 0.5f, 1.5f);
+        std::vector<float> want(n);
+        slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-5f);
+        Device dx(x, offset), dw(w, offset), dout(std::vector<float>(n, 123.0f), offset);
+        slm::cuda::rmsnorm_forward({dout.p, dx.p, dw.p, s.t, s.d, 1e-5f, grid}, nullptr);
+        const std::vector<float> got = dout.get(n);
+        const double error = max_relative_error(got, want, s.d);
+        worst = std::max(worst, error);
+        EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d << " grid limit " << grid << " offset " << offset;
+        slm::cuda::rmsnorm_forward({dx.p, dx.p, dw.p, s.t, s.d, 1e-5f, grid}, nullptr);  // out aliases x
+        EXPECT_EQ(std::memcmp(dx.p, got.data(), n * sizeof(float)), 0)
+            << "in place, T " << s.t << " D " << s.d << " offset " << offset;
+      }
   report("rmsnorm forward", worst);
 }
 
 TEST(CudaOpsRmsNorm, BackwardMatchesTheCpuTwin) {
   double worst = 0;
-  for (const Shape s : k_shapes)
-    for (const int grid : k_grid_limits) {
-      const std::size_t n = static_cast<std::size_t>(s.t * s.d);
-      const std::vector<float> x = random_vector(n, 3), dy = random_vector(n, 4),
-                               w = random_vector(static_cast<std::size_t>(s.d), 5, 0.5f, 1.5f);
-      // The terms r * dy * w and c * x cancel (exactly so for D = 1): their size is the error's scale.
-      std::vector<double> scale(static_cast<std::size_t>(s.t));
-      for (std::int64_t row = 0; row < s.t; ++row) {
-        double sum_sq = 0, sum_gw = 0;
-        for (std::int64_t j = 0; j < s.d; ++j) {
-          sum_sq += static_cast<double>(x[row * s.d + j]) * x[row * s.d + j];
-          sum_gw += std::fabs(static_cast<double>(dy[row * s.d + j]) * w[j]);
-        }
-        scale[row] = sum_gw / s.d / std::sqrt(sum_sq / s.d + 1e-6);
+  for (const Shape s : k_shapes) {
+    const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+    const std::vector<float> x = random_vector(n, 3), dy = random_vector(n, 4),
+                             w = random_vector(static_cast<std::size_t>(s.d), 5, 0.5f, 1.5f);
+    // The terms r * dy * w and c * x cancel (exactly so for D = 1): their size is the error's scale.
+    std::vector<double> scale(static_cast<std::size_t>(s.t));
+    for (std::int64_t row = 0; row < s.t; ++row) {
+      double sum_sq = 0, sum_gw = 0;
+      for (std::int64_t j = 0; j < s.d; ++j) {
+        sum_sq += static_cast<double>(x[row * s.d + j]) * x[row * s.d + j];
+        sum_gw += std::fabs(static_cast<double>(dy[row * s.d + j]) * w[j]);
       }
-      for (const bool accumulate : {false, true}) {
-        std::vector<float> want = random_vector(n, 6), got = want;
-        slm::cpu::rmsnorm_backward(want.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate);
-        slm::cuda::rmsnorm_backward({got.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate, grid},
-                                    nullptr);
-        const double error = max_relative_error(got, want, s.d, scale);
-        worst = std::max(worst, error);
-        EXPECT_LT(error, k_tolerance)
-            << "T " << s.t << " D " << s.d << " grid limit " << grid << (accumulate ? " accumulate" : " overwrite");
-        if (!accumulate) {
-          std::vector<float> in_place = dy;  // dx aliases dy
-          slm::cuda::rmsnorm_backward(
-              {in_place.data(), in_place.data(), x.data(), w.data(), s.t, s.d, 1e-6f, false, grid}, nullptr);
-          EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0)
-              << "in place, T " << s.t << " D " << s.d;
-        }
-      }
+      scale[row] = sum_gw / s.d / std::sqrt(sum_sq / s.d + 1e-6);
     }
+    for (const int grid : k_grid_limits)
+      for (const int offset : {0, 1})
+        for (const bool accumulate : {false, true}) {
+          const std::vector<float> before = random_vector(n, 6);
+          std::vector<float> want = before;
+          slm::cpu::rmsnorm_backward(want.data(), dy.data(), x.data(), w.data(), s.t, s.d, 1e-6f, accumulate);
+          Device ddx(before, offset), ddy(dy, offset), dx(x, offset), dw(w, offset);
+          slm::cuda::rmsnorm_backward({ddx.p, ddy.p, dx.p, dw.p, s.t, s.d, 1e-6f, accumulate, grid}, nullptr);
+          const std::vector<float> got = ddx.get(n);
+          const double error = max_relative_error(got, want, s.d, scale);
+          worst = std::max(worst, error);
+          EXPECT_LT(error, k_tolerance) << "T " << s.t << " D " << s.d << " grid limit " << grid << " offset " << offset
+                                        << (accumulate ? " accumulate" : " overwrite");
+          if (!accumulate) {  // dx aliases dy
+            slm::cuda::rmsnorm_backward({ddy.p, ddy.p, dx.p, dw.p, s.t, s.d, 1e-6f, false, grid}, nullptr);
+            EXPECT_EQ(std::memcmp(ddy.p, got.data(), n * sizeof(float)), 0)
+                << "in place, T " << s.t << " D " << s.d << " offset " << offset;
+          }
+        }
+  }
   report("rmsnorm backward", worst);
 }
 
