@@ -2,15 +2,17 @@
 // cores, in three deterministic kernels (no atomics; each output element has one writer):
 //
 //   delta_kernel  delta[t, h] = sum_e dout * out (fp32), one thread per (token, head).
-//   dkdv_kernel   grid (ceil(max_doc_len / BK), n_docs, G): BK keys of one kv head; each warp owns
+//   dkdv_kernel   grid (ceil(max_doc_len / BK), n_docs, G * splits): BK keys of one kv head; each warp owns
 //                 16 keys and keeps their dK and dV (16 x E fp32 each) in registers while Q / dO
 //                 tiles of BQ queries of every query head of the group stream through a cp.async
 //                 ring. Per tile, with keys as rows:
 //                   S^T = K Q^T, P^T = exp2(S^T * scale * log2 e - lse * log2 e) (masked to 0),
 //                   dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T - delta), dK += dS^T Q.
-//   dq_kernel     grid (ceil(max_doc_len / BQ), n_docs, H): BQ queries of one head, each warp 16
+//   dq_kernel     grid (ceil(max_doc_len / BQ), n_docs, H * splits): BQ queries of one head, each warp 16
 //                 of them with dQ in registers, K / V tiles of BK keys through a cp.async ring:
 //                   S = Q K^T, P, dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+// For E = 256 (splits = 2) each block accumulates and writes half of the gradients' columns and
+// recomputes S and dP over all of E: 256 fp32 accumulators per thread would not fit.
 // dK and dQ are scaled by `scale` when written. P and dS enter the mma rounded to the input type,
 // as in FlashAttention-2. Letters as in attention.cu; i query and j key positions inside the
 // block's document of length L.
@@ -42,14 +44,18 @@ struct BackwardTraits {
   static constexpr int threads = 32 * warps;
   static constexpr int pad = 8;
   static constexpr int lds = E + pad;
-  static constexpr int e_tiles = E / 8;
+  // Each block accumulates EOut columns of its gradients (E up to 128; for E = 256 two blocks
+  // per row tile take half each, both recomputing S and dP over all of E).
+  static constexpr int EOut = E <= 128 ? E : 128;
+  static constexpr int splits = E / EOut;
+  static constexpr int e_tiles = EOut / 8;  // n8 tiles of the accumulated gradients
   static constexpr int col_tiles = Cols / 8;
   // Two resident [Rows][lds] tiles, then two rings of [Stages][Cols][lds].
   static constexpr int ring_at = 2 * Rows * lds;
   static constexpr int shared_bytes = (2 * Rows * lds + 2 * Stages * Cols * lds) * 2;
   static_assert(Rows % 16 == 0 && Rows >= 16 && Rows <= 128, "a warp owns 16 rows; 1..8 warps");
   static_assert(Cols % 16 == 0, "streamed tiles are whole k16 steps");
-  static_assert(E % 16 == 0 && E <= 128, "head_dim: whole k16 steps, at most 128 (dK and dV live in registers)");
+  static_assert(E % 16 == 0 && E <= 256, "head_dim: whole k16 steps, at most 256");
   static_assert(Stages >= 2 && Stages <= 8, "cp.async.wait_group counts 0..7 pending stages");
   static_assert(shared_bytes <= 160 * 1024, "dynamic shared memory fits sm_80's 163 KiB");
 };
@@ -57,7 +63,7 @@ struct BackwardTraits {
 template <int E>
 using DkdvTraits = BackwardTraits<E, 64, 32, 2>;  // 64 keys per block, 32-query tiles
 template <int E>
-using DqTraits = BackwardTraits<E, 64, 64, 2>;  // 64 queries per block, 64-key tiles
+using DqTraits = BackwardTraits<E, 64, E <= 128 ? 64 : 32, 2>;  // 64 queries per block, 64- (32-) key tiles
 
 // The document a block works in.
 struct Doc {
@@ -77,10 +83,15 @@ template <class Elem>
 __global__ void __launch_bounds__(128) delta_kernel(AttentionBackwardParams p) {
   const long long row = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (row >= static_cast<long long>(p.t) * p.h) return;
-  const Elem* out = static_cast<const Elem*>(p.out) + row * p.e;
   const Elem* dout = static_cast<const Elem*>(p.dout) + row * p.e;
   float sum = 0.0f;
-  for (int x = 0; x < p.e; ++x) sum += static_cast<float>(out[x]) * static_cast<float>(dout[x]);
+  if (p.out_fp32 != nullptr) {
+    const float* out = p.out_fp32 + row * p.e;
+    for (int x = 0; x < p.e; ++x) sum += out[x] * static_cast<float>(dout[x]);
+  } else {
+    const Elem* out = static_cast<const Elem*>(p.out) + row * p.e;
+    for (int x = 0; x < p.e; ++x) sum += static_cast<float>(out[x]) * static_cast<float>(dout[x]);
+  }
   p.delta[row] = sum;
 }
 
@@ -108,7 +119,7 @@ __device__ __forceinline__ void load_query_tile(Tile smem, Stats stats, int slot
 // One Q / dO tile against this warp's 16 keys (rows kw0 ..): dK and dV accumulate.
 template <class T, class Elem, class Tile, class Stats>
 __device__ __forceinline__ void dkdv_tile(Tile smem, Stats stats, int slot, int kw0, int q0, int len, bool masked,
-                                          int window, float scale_log2, float (&dk)[T::e_tiles][4],
+                                          int window, float scale_log2, int e_base, float (&dk)[T::e_tiles][4],
                                           float (&dv)[T::e_tiles][4]) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int k_at = 0, v_at = T::Rows * T::lds;
@@ -148,10 +159,10 @@ __device__ __forceinline__ void dkdv_tile(Tile smem, Stats stats, int slot, int 
     SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ei += 2) {
       std::uint32_t b0[2], b1[2];
-      load_b_kn(b0, b1, smem, do_at, T::lds, kk * 16, ei * 8);
+      load_b_kn(b0, b1, smem, do_at, T::lds, kk * 16, e_base + ei * 8);
       ElemOps<Elem>::mma(dv[ei], pa, b0);
       ElemOps<Elem>::mma(dv[ei + 1], pa, b1);
-      load_b_kn(b0, b1, smem, q_at, T::lds, kk * 16, ei * 8);
+      load_b_kn(b0, b1, smem, q_at, T::lds, kk * 16, e_base + ei * 8);
       ElemOps<Elem>::mma(dk[ei], dsa, b0);
       ElemOps<Elem>::mma(dk[ei + 1], dsa, b1);
     }
@@ -163,7 +174,8 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
   auto smem = dynamic_shared<Elem>();  // K [Rows][lds], V [Rows][lds], Q ring, dO ring [Stages][Cols][lds]
   SLM_SHARED(float, stats, T::Stages * 2 * T::Cols);  // [Stages][lse log2, delta][Cols]
   const Doc doc = block_doc(p);
-  const int kv0 = blockIdx.x * T::Rows, kv_head = blockIdx.z, group = p.h / p.g;
+  const int kv0 = blockIdx.x * T::Rows, kv_head = blockIdx.z / T::splits, group = p.h / p.g;
+  const int e_base = (blockIdx.z % T::splits) * T::EOut;
   if (kv0 >= doc.len) return;  // the whole block, before any barrier
   const int q_end = p.window > 0 ? min(doc.len, kv0 + T::Rows - 1 + p.window) : doc.len;
   const int q_tiles = (q_end - kv0 + T::Cols - 1) / T::Cols, n_tiles = q_tiles * group;
@@ -191,7 +203,7 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
     const int q0 = kv0 + (n % q_tiles) * T::Cols, q_last = q0 + T::Cols - 1;
     if (q_last < kw0 || (p.window > 0 && q0 - kw_last >= p.window)) continue;  // warp-uniform
     const bool masked = q0 < kw_last || q_last >= doc.len || (p.window > 0 && q_last - kw0 >= p.window);
-    dkdv_tile<T, Elem>(smem, stats, n % T::Stages, kw0, q0, doc.len, masked, p.window, scale_log2, dk, dv);
+    dkdv_tile<T, Elem>(smem, stats, n % T::Stages, kw0, q0, doc.len, masked, p.window, scale_log2, e_base, dk, dv);
   }
   ptx::cp_async_wait<0>();
   SLM_UNROLL
@@ -201,7 +213,7 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
     const long long at = ((doc.start + j) * p.g + kv_head) * T::E;
     SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ++ei) {
-      const int col = ei * 8 + 2 * t;
+      const int col = e_base + ei * 8 + 2 * t;
       p.dk[at + col] = dk[ei][2 * r] * p.scale;
       p.dk[at + col + 1] = dk[ei][2 * r + 1] * p.scale;
       p.dv[at + col] = dv[ei][2 * r];
@@ -216,7 +228,7 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
 // this lane's rows g and g + 8.
 template <class T, class Elem, class Tile>
 __device__ __forceinline__ void dq_tile(Tile smem, int slot, int qw0, int kv0, int len, bool masked, int window,
-                                        float scale_log2, const float (&lse2)[2], const float (&delta)[2],
+                                        float scale_log2, int e_base, const float (&lse2)[2], const float (&delta)[2],
                                         float (&dq)[T::e_tiles][4]) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int q_at = 0, do_at = T::Rows * T::lds;
@@ -254,7 +266,7 @@ __device__ __forceinline__ void dq_tile(Tile smem, int slot, int qw0, int kv0, i
     SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ei += 2) {
       std::uint32_t b0[2], b1[2];
-      load_b_kn(b0, b1, smem, k_at, T::lds, kk * 16, ei * 8);
+      load_b_kn(b0, b1, smem, k_at, T::lds, kk * 16, e_base + ei * 8);
       ElemOps<Elem>::mma(dq[ei], dsa, b0);
       ElemOps<Elem>::mma(dq[ei + 1], dsa, b1);
     }
@@ -276,7 +288,8 @@ template <class T, class Elem>
 __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams p) {
   auto smem = dynamic_shared<Elem>();  // Q [Rows][lds], dO [Rows][lds], K ring, V ring [Stages][Cols][lds]
   const Doc doc = block_doc(p);
-  const int m0 = blockIdx.x * T::Rows, head = blockIdx.z, kv_head = head / (p.h / p.g);
+  const int m0 = blockIdx.x * T::Rows, head = blockIdx.z / T::splits, kv_head = head / (p.h / p.g);
+  const int e_base = (blockIdx.z % T::splits) * T::EOut;
   if (m0 >= doc.len) return;
   const int q_last = min(m0 + T::Rows, doc.len) - 1;
   const int lo = p.window > 0 ? max(0, m0 - p.window + 1) : 0;
@@ -311,7 +324,7 @@ __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams 
     const int kv0 = (first_tile + n) * T::Cols;
     if (kv0 > qw_last || (p.window > 0 && kv0 + T::Cols - 1 <= qw0 - p.window)) continue;  // warp-uniform
     const bool masked = kv0 + T::Cols - 1 > qw0 || kv0 + T::Cols > doc.len || (p.window > 0 && qw_last - kv0 >= p.window);
-    dq_tile<T, Elem>(smem, n % T::Stages, qw0, kv0, doc.len, masked, p.window, scale_log2, lse2, delta, dq);
+    dq_tile<T, Elem>(smem, n % T::Stages, qw0, kv0, doc.len, masked, p.window, scale_log2, e_base, lse2, delta, dq);
   }
   ptx::cp_async_wait<0>();
   SLM_UNROLL
@@ -321,8 +334,8 @@ __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams 
     const long long at = ((doc.start + i) * p.h + head) * T::E;
     SLM_UNROLL
     for (int ei = 0; ei < T::e_tiles; ++ei) {
-      p.dq[at + ei * 8 + 2 * t] = dq[ei][2 * r] * p.scale;
-      p.dq[at + ei * 8 + 2 * t + 1] = dq[ei][2 * r + 1] * p.scale;
+      p.dq[at + e_base + ei * 8 + 2 * t] = dq[ei][2 * r] * p.scale;
+      p.dq[at + e_base + ei * 8 + 2 * t + 1] = dq[ei][2 * r + 1] * p.scale;
     }
   }
 }
@@ -341,8 +354,8 @@ template <class Elem, int E>
 void backward_kernels(const AttentionBackwardParams& p, cudaStream_t stream) {
   const long long rows = static_cast<long long>(p.t) * p.h;
   launch(delta_kernel<Elem>, dim3(static_cast<unsigned>((rows + 127) / 128)), dim3(128), 0, stream, p);
-  launch_tiled<DkdvTraits<E>>(dkdv_kernel<DkdvTraits<E>, Elem>, p, p.g, stream);
-  launch_tiled<DqTraits<E>>(dq_kernel<DqTraits<E>, Elem>, p, p.h, stream);
+  launch_tiled<DkdvTraits<E>>(dkdv_kernel<DkdvTraits<E>, Elem>, p, p.g * DkdvTraits<E>::splits, stream);
+  launch_tiled<DqTraits<E>>(dq_kernel<DqTraits<E>, Elem>, p, p.h * DqTraits<E>::splits, stream);
 }
 
 template <class Elem>
@@ -350,7 +363,8 @@ void dispatch_head_dim(const AttentionBackwardParams& p, cudaStream_t stream) {
   switch (p.e) {
     case 64: backward_kernels<Elem, 64>(p, stream); break;
     case 128: backward_kernels<Elem, 128>(p, stream); break;
-    default: SLM_CHECK(false, "attention backward: head_dim ", p.e, " is not supported by the CUDA kernels (64 or 128)");
+    case 256: backward_kernels<Elem, 256>(p, stream); break;
+    default: SLM_CHECK(false, "attention backward: head_dim ", p.e, " is not supported by the CUDA kernels (64, 128 or 256)");
   }
 }
 
@@ -368,6 +382,7 @@ void attention_backward(const AttentionBackwardParams& p, AttentionInput type, c
   SLM_CHECK(p.cu_seqlens == nullptr || p.n_docs >= 1, "attention backward: cu_seqlens with ", p.n_docs, " documents");
   SLM_CHECK(p.lse != nullptr && p.delta != nullptr && p.dq != nullptr && p.dk != nullptr && p.dv != nullptr,
             "attention backward: lse, delta, dq, dk and dv are required");
+  SLM_CHECK(p.out != nullptr || p.out_fp32 != nullptr, "attention backward: out or out_fp32 is required (for delta)");
   SLM_CHECK(aligned16(p.q) && aligned16(p.k) && aligned16(p.v) && aligned16(p.out) && aligned16(p.dout),
             "attention backward: q, k, v, out and dout must be 16-byte aligned (the arenas' alignment)");
   if (p.t == 0 || p.max_doc_len == 0) return;

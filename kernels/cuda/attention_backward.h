@@ -5,10 +5,9 @@
 //   dq = scale * dS k,  dk = scale * dS^T q,  dv = P^T dout
 //
 // Letters: T tokens of one packed row, H query heads, G key/value heads (H % G == 0), E head_dim
-// (64 or 128).
+// (64, 128 or 256).
 //
-// Does not hold: the forward (attention.h), head dim 256 (the dk/dv kernel would need 256 fp32
-// accumulators per thread: a split over E is still to come).
+// Does not hold: the forward (attention.h).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -24,7 +23,8 @@ struct AttentionBackwardParams {
   const void* q = nullptr;     // [T, H, E] bf16 or f16
   const void* k = nullptr;     // [T, G, E]
   const void* v = nullptr;     // [T, G, E]
-  const void* out = nullptr;   // [T, H, E] the forward's out_half
+  const void* out = nullptr;   // [T, H, E] the forward's out_half (read for delta unless out_fp32 is set)
+  const float* out_fp32 = nullptr;  // [T, H, E] optional: the forward's fp32 out, a more accurate delta
   const void* dout = nullptr;  // [T, H, E] same type
   const float* lse = nullptr;  // [T, H] the forward's
   float* delta = nullptr;      // [T, H] scratch: rowsum(dout * out), overwritten
