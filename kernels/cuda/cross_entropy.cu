@@ -1,6 +1,6 @@
 // cross_entropy.cu — chunked linear cross-entropy on the GPU, forward and backward fused.
 //
-// Kernels, in launch order (all on one stream):
+// Kernels of the fp32 variant, in launch order (all on one stream):
 //   compact_targets   one block: the positions of non-ignored rows in order (ballot + prefix
 //                     counts per warp), their targets, their count, the first invalid target;
 //   zero_ignored      dx rows of ignored (and invalid) targets set to 0;
@@ -11,9 +11,12 @@
 //     chunk_gemm<nn>  dx[rows] = dz w, K = V split into S slices (blockIdx.z) whose partials are
 //                     added in slice order by split_reduce (S = 1 writes dx rows directly);
 //   loss_total        one block adds the per-row losses in row order, in double.
+// The bf16 variant has the same start and end; per chunk, gather_bf16 rounds the chunk's x rows
+// to bf16, gemm_bf16_nt (gemm_mma.h) makes the logits, softmax_pieces writes the gradient as
+// three bf16 pieces, 3 * S gemm_bf16_nn calls (pieces x slices of V) make partial dx rows, and
+// combine_parts adds them in a fixed order.
 // No float atomics, so every result has the same bits under every schedule.
-// Does not hold: the declarations (cross_entropy.h), tensor-core products (the bf16 GEMM of
-// gemm_mma.cu takes contiguous bf16 rows and has no gather; an fp32 twin needs fp32 products).
+// Does not hold: the declarations (cross_entropy.h), the CPU twin (kernels/cpu/cross_entropy.cpp).
 #include "kernels/cuda/cross_entropy.h"
 
 #include <algorithm>
@@ -235,17 +238,13 @@ struct SoftmaxArgs {
   float grad_scale = 1.0f;
 };
 
-__global__ void __launch_bounds__(k_row_threads) softmax_grad_kernel(SoftmaxArgs p) {
+// The row's (max, sum of exp(z - max)) over its V logits, the same bits in every thread: each
+// thread runs over a stride of the row in registers, then lanes and warps combine in a fixed order.
+template <class Smem>
+__device__ __forceinline__ float2 row_max_sum(const float* z, std::int64_t v, Smem red_max, Smem red_sum) {
   constexpr int warps = k_row_threads / 32;
-  SLM_SHARED(float, red_max, warps);
-  SLM_SHARED(float, red_sum, warps);
-  const int r = static_cast<int>(blockIdx.x);
-  if (r >= chunk_rows(p.count, p.row0, p.cap)) return;
-  float* z = p.z + static_cast<std::int64_t>(r) * p.v;
-  const int target = p.target[p.row0 + r];
-  const float z_target = z[target];  // read by all before the barrier below, written after it
   float m = -INFINITY, s = 0.0f;
-  for (std::int64_t j = threadIdx.x; j < p.v; j += k_row_threads) {
+  for (std::int64_t j = threadIdx.x; j < v; j += k_row_threads) {
     const float value = z[j];
     if (value > m) {
       s = s * expf(m - value) + 1.0f;
@@ -264,13 +263,25 @@ __global__ void __launch_bounds__(k_row_threads) softmax_grad_kernel(SoftmaxArgs
     red_sum[warp] = s;
   }
   __syncthreads();
-  float max_z = red_max[0], sum = red_sum[0];  // the same order in every thread: the same bits
+  float max_z = red_max[0], sum = red_sum[0];
   for (int w = 1; w < warps; ++w) combine(max_z, sum, red_max[w], red_sum[w]);
+  return make_float2(max_z, sum);
+}
+
+__global__ void __launch_bounds__(k_row_threads) softmax_grad_kernel(SoftmaxArgs p) {
+  SLM_SHARED(float, red_max, k_row_threads / 32);
+  SLM_SHARED(float, red_sum, k_row_threads / 32);
+  const int r = static_cast<int>(blockIdx.x);
+  if (r >= chunk_rows(p.count, p.row0, p.cap)) return;
+  float* z = p.z + static_cast<std::int64_t>(r) * p.v;
+  const int target = p.target[p.row0 + r];
+  const float z_target = z[target];  // read by all before the barrier in row_max_sum, written after it
+  const float2 ms = row_max_sum(z, p.v, red_max, red_sum);
   if (threadIdx.x == 0)
-    p.row_loss[p.row0 + r] = static_cast<double>(max_z) + log(static_cast<double>(sum)) - z_target;
-  const float inv = p.grad_scale / sum;
+    p.row_loss[p.row0 + r] = static_cast<double>(ms.x) + log(static_cast<double>(ms.y)) - z_target;
+  const float inv = p.grad_scale / ms.y;
   for (std::int64_t j = threadIdx.x; j < p.v; j += k_row_threads) {
-    float g = expf(z[j] - max_z) * inv;
+    float g = expf(z[j] - ms.x) * inv;
     if (j == target) g -= p.grad_scale;
     z[j] = g;
   }
@@ -317,6 +328,99 @@ __global__ void __launch_bounds__(k_row_threads) loss_total_kernel(const double*
     for (int w = 0; w < warps; ++w) total += red[w];
     *loss_sum = total;
     *counted = n;
+  }
+}
+
+// --- The bf16 variant's kernels ---------------------------------------------------------------
+
+// xb[r] = bf16(x[index[row0 + r]]) for the chunk's rows r < M; zeros for the rows past M and the
+// padding columns [D, ldx) (so the tensor-core product can take 16-byte loads). One block per row.
+struct GatherArgs {
+  __nv_bfloat16* xb = nullptr;          // [C][ldx]
+  const float* x = nullptr;             // [T, D]
+  const std::int32_t* index = nullptr;  // [count]
+  const std::int32_t* count = nullptr;
+  int row0 = 0, cap = 0;
+  std::int64_t d = 0, ldx = 0;
+};
+
+__global__ void __launch_bounds__(k_row_threads) gather_bf16_kernel(GatherArgs p) {
+  const int r = static_cast<int>(blockIdx.x);
+  const bool live = r < chunk_rows(p.count, p.row0, p.cap);
+  const float* from = live ? p.x + static_cast<std::int64_t>(p.index[p.row0 + r]) * p.d : p.x;
+  __nv_bfloat16* to = p.xb + r * p.ldx;
+  for (std::int64_t j = threadIdx.x; j < p.ldx; j += k_row_threads)
+    to[j] = __float2bfloat16(live && j < p.d ? from[j] : 0.0f);
+}
+
+// As softmax_grad_kernel, but the gradient g = grad_scale * (p - onehot) of row r goes out as three
+// bf16 pieces hi = bf16(g), mid = bf16(g - hi), lo = bf16(g - hi - mid) (hi + mid + lo carries
+// g's 24 bits) into pieces[0..2][r][0..V), zeros in the padding columns and in rows past M.
+struct PiecesArgs {
+  const float* z = nullptr;              // [C, V] logits
+  __nv_bfloat16* pieces = nullptr;       // [3][C][ldp]
+  const std::int32_t* target = nullptr;  // [count]
+  double* row_loss = nullptr;            // [count]
+  const std::int32_t* count = nullptr;
+  int row0 = 0, cap = 0;
+  std::int64_t v = 0, ldp = 0, piece_stride = 0;
+  float grad_scale = 1.0f;
+};
+
+__global__ void __launch_bounds__(k_row_threads) softmax_pieces_kernel(PiecesArgs p) {
+  SLM_SHARED(float, red_max, k_row_threads / 32);
+  SLM_SHARED(float, red_sum, k_row_threads / 32);
+  const int r = static_cast<int>(blockIdx.x);
+  __nv_bfloat16* out = p.pieces + r * p.ldp;
+  const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+  if (r >= chunk_rows(p.count, p.row0, p.cap)) {  // the whole block: a row past the chunk's rows
+    for (std::int64_t j = threadIdx.x; j < p.ldp; j += k_row_threads)
+      out[j] = out[j + p.piece_stride] = out[j + 2 * p.piece_stride] = zero;
+    return;
+  }
+  const float* z = p.z + static_cast<std::int64_t>(r) * p.v;
+  const int target = p.target[p.row0 + r];
+  const float2 ms = row_max_sum(z, p.v, red_max, red_sum);
+  if (threadIdx.x == 0)
+    p.row_loss[p.row0 + r] = static_cast<double>(ms.x) + log(static_cast<double>(ms.y)) - z[target];
+  const float inv = p.grad_scale / ms.y;
+  for (std::int64_t j = threadIdx.x; j < p.ldp; j += k_row_threads) {
+    float g = 0.0f;
+    if (j < p.v) {
+      g = expf(z[j] - ms.x) * inv;
+      if (j == target) g -= p.grad_scale;
+    }
+    const __nv_bfloat16 hi = __float2bfloat16(g);
+    const float rest = g - __bfloat162float(hi);
+    const __nv_bfloat16 mid = __float2bfloat16(rest);
+    out[j] = hi;
+    out[j + p.piece_stride] = mid;
+    out[j + 2 * p.piece_stride] = __float2bfloat16(rest - __bfloat162float(mid));
+  }
+}
+
+// dx[index[row0 + r]] = the sum of the parts outs[0..parts)[r], added from the last part to the
+// first (small pieces first), for the chunk's rows.
+struct CombineArgs {
+  float* dx = nullptr;                  // [T, D]
+  const float* outs = nullptr;          // [parts][C][D]
+  const std::int32_t* index = nullptr;  // [count]
+  const std::int32_t* count = nullptr;
+  int row0 = 0, cap = 0, parts = 0;
+  std::int64_t d = 0;
+};
+
+__global__ void __launch_bounds__(k_row_threads) combine_parts_kernel(CombineArgs p) {
+  const int m = chunk_rows(p.count, p.row0, p.cap);
+  const std::int64_t part = static_cast<std::int64_t>(p.cap) * p.d;
+  for (int r = static_cast<int>(blockIdx.x); r < m; r += gridDim.x) {
+    float* to = p.dx + static_cast<std::int64_t>(p.index[p.row0 + r]) * p.d;
+    for (std::int64_t j = threadIdx.x; j < p.d; j += k_row_threads) {
+      const float* from = p.outs + r * p.d + j;
+      float sum = from[(p.parts - 1) * part];
+      for (int q = p.parts - 2; q >= 0; --q) sum += from[q * part];
+      to[j] = sum;
+    }
   }
 }
 
@@ -380,22 +484,28 @@ void run_chunks(const CrossEntropyParams& p, const Plan& plan, unsigned char* ws
   }
 }
 
+// The compaction of the targets and the zeroed dx rows of ignored targets: both variants' start.
+void launch_prologue(const std::int32_t* targets, float* dx, std::int64_t* invalid_at, std::int32_t* index,
+                     std::int32_t* target, std::int32_t* count, std::int64_t t, std::int64_t d, std::int64_t v,
+                     cudaStream_t stream) {
+  launch(compact_targets_kernel, dim3(1), dim3(k_row_threads), 0, stream,
+         CompactArgs{targets, index, target, count, invalid_at, static_cast<int>(t), static_cast<int>(v),
+                     cpu::k_ignore_index});
+  if (t > 0)
+    launch(zero_ignored_kernel, dim3(static_cast<unsigned>(std::min(t, k_max_row_blocks))), dim3(k_row_threads), 0,
+           stream, dx, targets, t, d, static_cast<int>(v));
+}
+
 template <class T>
 void forward_backward(const CrossEntropyParams& p, cudaStream_t stream) {
   const Plan plan = make_plan<T>(p);
-  SLM_CHECK((plan.c + T::BM - 1) / T::BM <= 65535, "internal: cuda::cross_entropy_forward_backward chunk ", plan.c,
-            " is too large for the grid (at most ", 65535 * T::BM, " rows)");
+  SLM_CHECK((plan.c + T::BM - 1) / T::BM <= 65535 && plan.c <= 65535, "internal: cuda::cross_entropy_forward_backward chunk ",
+            plan.c, " is above 65535 rows (one block per row)");
   auto* ws = static_cast<unsigned char*>(p.workspace);
   auto* count = reinterpret_cast<std::int32_t*>(ws + plan.count);
-  CompactArgs compact{p.targets, reinterpret_cast<std::int32_t*>(ws + plan.index),
-                      reinterpret_cast<std::int32_t*>(ws + plan.target), count, p.invalid_at, static_cast<int>(p.t),
-                      static_cast<int>(p.v), cpu::k_ignore_index};
-  launch(compact_targets_kernel, dim3(1), dim3(k_row_threads), 0, stream, compact);
-  if (p.t > 0) {
-    launch(zero_ignored_kernel, dim3(static_cast<unsigned>(std::min(p.t, k_max_row_blocks))), dim3(k_row_threads), 0,
-           stream, p.dx, p.targets, p.t, p.d, static_cast<int>(p.v));
-    run_chunks<T>(p, plan, ws, stream);
-  }
+  launch_prologue(p.targets, p.dx, p.invalid_at, reinterpret_cast<std::int32_t*>(ws + plan.index),
+                  reinterpret_cast<std::int32_t*>(ws + plan.target), count, p.t, p.d, p.v, stream);
+  if (p.t > 0) run_chunks<T>(p, plan, ws, stream);
   launch(loss_total_kernel, dim3(1), dim3(k_row_threads), 0, stream,
          static_cast<const double*>(reinterpret_cast<double*>(ws + plan.row_loss)), static_cast<const std::int32_t*>(count),
          p.loss_sum, p.counted);
@@ -425,6 +535,105 @@ void cross_entropy_forward_backward(const CrossEntropyParams& p, cudaStream_t st
     case CrossEntropyTile::large: forward_backward<LargeTile>(p, stream); break;
     case CrossEntropyTile::small: forward_backward<SmallTile>(p, stream); break;
   }
+}
+
+namespace {
+
+// --- The bf16 variant's host side --------------------------------------------------------------
+
+struct Bf16Plan {
+  int c = 0, splits = 1;
+  std::int64_t k_split = 0, ldx = 0, ldp = 0;
+  std::size_t row_loss = 0, logits = 0, pieces = 0, xb = 0, outs = 0, index = 0, target = 0, count = 0, bytes = 0;
+};
+
+Bf16Plan make_bf16_plan(const CrossEntropyBf16Params& p) {
+  const int bm = p.tile == GemmTile::large ? 64 : 32, bn = bm;
+  Bf16Plan plan;
+  plan.c = static_cast<int>(std::max<std::int64_t>(1, std::min(p.chunk, p.t)));
+  plan.ldx = (p.d + 7) / 8 * 8;
+  plan.ldp = (p.v + 7) / 8 * 8;
+  const std::int64_t tiles = 3 * ((plan.c + bm - 1) / bm) * ((p.d + bn - 1) / bn);
+  const std::int64_t want = (k_target_blocks + tiles - 1) / tiles;
+  const std::int64_t by_k = (p.v + 32 * k_min_split_steps - 1) / (32 * k_min_split_steps);
+  const std::int64_t splits = std::max<std::int64_t>(1, std::min<std::int64_t>({k_max_splits, want, by_k}));
+  plan.k_split = ((p.v + splits - 1) / splits + 31) / 32 * 32;  // slices start 16-byte aligned
+  plan.splits = static_cast<int>((p.v + plan.k_split - 1) / plan.k_split);
+  const std::size_t t = static_cast<std::size_t>(p.t), c = static_cast<std::size_t>(plan.c);
+  std::size_t at = 0;
+  plan.row_loss = at, at += align_up(t * sizeof(double));
+  plan.logits = at, at += align_up(c * static_cast<std::size_t>(p.v) * sizeof(float));
+  plan.pieces = at, at += align_up(3 * c * static_cast<std::size_t>(plan.ldp) * sizeof(__nv_bfloat16));
+  plan.xb = at, at += align_up(c * static_cast<std::size_t>(plan.ldx) * sizeof(__nv_bfloat16));
+  plan.outs = at, at += align_up(3 * plan.splits * c * static_cast<std::size_t>(p.d) * sizeof(float));
+  plan.index = at, at += align_up(t * sizeof(std::int32_t));
+  plan.target = at, at += align_up(t * sizeof(std::int32_t));
+  plan.count = at, at += align_up(sizeof(std::int32_t));
+  plan.bytes = at;
+  return plan;
+}
+
+void check_bf16_params(const CrossEntropyBf16Params& p) {
+  CrossEntropyParams shape;
+  shape.t = p.t, shape.d = p.d, shape.v = p.v, shape.chunk = p.chunk;
+  check_params(shape);
+}
+
+void run_bf16_chunks(const CrossEntropyBf16Params& p, const Bf16Plan& plan, unsigned char* ws, cudaStream_t stream) {
+  float* logits = reinterpret_cast<float*>(ws + plan.logits);
+  auto* pieces = reinterpret_cast<__nv_bfloat16*>(ws + plan.pieces);
+  auto* xb = reinterpret_cast<__nv_bfloat16*>(ws + plan.xb);
+  float* outs = reinterpret_cast<float*>(ws + plan.outs);
+  const auto* index = reinterpret_cast<const std::int32_t*>(ws + plan.index);
+  const auto* target = reinterpret_cast<const std::int32_t*>(ws + plan.target);
+  const auto* count = reinterpret_cast<const std::int32_t*>(ws + plan.count);
+  auto* row_loss = reinterpret_cast<double*>(ws + plan.row_loss);
+  const int c = plan.c, v = static_cast<int>(p.v), d = static_cast<int>(p.d);
+  const std::int64_t piece_stride = static_cast<std::int64_t>(c) * plan.ldp, part = static_cast<std::int64_t>(c) * d;
+  const unsigned rows = static_cast<unsigned>(c);
+  for (int row0 = 0; row0 < p.t; row0 += c) {
+    launch(gather_bf16_kernel, dim3(rows), dim3(k_row_threads), 0, stream,
+           GatherArgs{xb, p.x, index, count, row0, c, p.d, plan.ldx});
+    gemm_bf16_nt({xb, p.w, logits, c, v, d, static_cast<int>(plan.ldx), d, v}, p.tile, stream);
+    launch(softmax_pieces_kernel, dim3(rows), dim3(k_row_threads), 0, stream,
+           PiecesArgs{logits, pieces, target, row_loss, count, row0, c, p.v, plan.ldp, piece_stride, p.grad_scale});
+    for (int s = 0; s < plan.splits; ++s) {
+      const std::int64_t k0 = s * plan.k_split;
+      const int k = static_cast<int>(std::min(plan.k_split, p.v - k0));
+      for (int q = 0; q < 3; ++q)
+        gemm_bf16_nn({pieces + q * piece_stride + k0, p.w + k0 * p.d, outs + (3 * s + q) * part, c, d, k,
+                      static_cast<int>(plan.ldp), d, d},
+                     p.tile, stream);
+    }
+    launch(combine_parts_kernel, dim3(static_cast<unsigned>(std::min<std::int64_t>(c, k_max_row_blocks))),
+           dim3(k_row_threads), 0, stream, CombineArgs{p.dx, outs, index, count, row0, c, 3 * plan.splits, p.d});
+  }
+}
+
+}  // namespace
+
+std::size_t cross_entropy_bf16_workspace_bytes(const CrossEntropyBf16Params& p) {
+  check_bf16_params(p);
+  return make_bf16_plan(p).bytes;
+}
+
+void cross_entropy_forward_backward_bf16(const CrossEntropyBf16Params& p, cudaStream_t stream) {
+  check_bf16_params(p);
+  SLM_CHECK(p.loss_sum && p.counted && p.invalid_at && p.workspace && (p.t == 0 || (p.dx && p.x && p.w && p.targets)),
+            "internal: cuda::cross_entropy_forward_backward_bf16 called with a null pointer");
+  SLM_CHECK(reinterpret_cast<std::uintptr_t>(p.workspace) % 16 == 0,
+            "internal: cuda::cross_entropy_forward_backward_bf16 needs a 16-byte aligned workspace");
+  SLM_CHECK(p.chunk <= 65535, "internal: cuda::cross_entropy_forward_backward_bf16 chunk ", p.chunk,
+            " is above 65535 rows (one block per row)");
+  const Bf16Plan plan = make_bf16_plan(p);
+  auto* ws = static_cast<unsigned char*>(p.workspace);
+  auto* count = reinterpret_cast<std::int32_t*>(ws + plan.count);
+  launch_prologue(p.targets, p.dx, p.invalid_at, reinterpret_cast<std::int32_t*>(ws + plan.index),
+                  reinterpret_cast<std::int32_t*>(ws + plan.target), count, p.t, p.d, p.v, stream);
+  if (p.t > 0) run_bf16_chunks(p, plan, ws, stream);
+  launch(loss_total_kernel, dim3(1), dim3(k_row_threads), 0, stream,
+         static_cast<const double*>(reinterpret_cast<double*>(ws + plan.row_loss)), static_cast<const std::int32_t*>(count),
+         p.loss_sum, p.counted);
 }
 
 }  // namespace slm::cuda

@@ -3,16 +3,21 @@
 // kernels/cpu/cross_entropy.h: same argument meaning and shapes, fp32, plus device outputs, a
 // workspace and a stream). Logits exist only for `chunk` rows at a time, never [T, V]; nothing
 // is sized by V in shared memory, so any vocabulary below 2^31 works (262k included).
-// Does not hold: the lm_head of inference, loss normalization (the caller's, as on the CPU),
-// bf16 inputs.
+// Two variants: fp32 (x and w fp32, fp32 SIMT products: the CPU twin's numbers) and bf16 (w bf16,
+// x rounded to bf16, tensor-core products from gemm_mma.h; the gradient of the logits enters the
+// dx product as three bf16 pieces, so dx keeps fp32-level accuracy for the rounded inputs).
+// Does not hold: the lm_head of inference, loss normalization (the caller's, as on the CPU).
 //
 // Letters: T tokens, D hidden size, V vocab, C chunk rows, S split-K slices of the dx product.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernels/cuda/gemm_mma.h"  // GemmTile
 
 namespace slm::cuda {
 
@@ -57,5 +62,30 @@ std::size_t cross_entropy_workspace_bytes(const CrossEntropyParams& p);
 // product (split over V with a fixed-order reduction of the slices), then the loss sum.
 // Any T >= 0, D >= 1, V >= 1, chunk >= 1.
 void cross_entropy_forward_backward(const CrossEntropyParams& p, cudaStream_t stream);
+
+// The bf16 variant: the same outputs and meaning, with w in bf16 and the products on tensor cores
+// (x rows are gathered and rounded to bf16, logits accumulate in fp32). The dx product runs as
+// 3 * S bf16 GEMMs (three pieces hi + mid + lo of the logits' gradient, S slices of V) added in
+// a fixed order. gemm_bf16_* take their row count on the host, so every chunk of T is
+// multiplied at full size: chunks past the non-ignored rows multiply zero rows (the fp32 variant
+// skips them).
+struct CrossEntropyBf16Params {
+  double* loss_sum = nullptr;             // [1]
+  std::int64_t* counted = nullptr;        // [1]
+  std::int64_t* invalid_at = nullptr;     // [1]
+  float* dx = nullptr;                    // [T, D]
+  const float* x = nullptr;               // [T, D]
+  const __nv_bfloat16* w = nullptr;       // [V, D]
+  const std::int32_t* targets = nullptr;  // [T]
+  std::int64_t t = 0, d = 0, v = 0;
+  std::int64_t chunk = 1024;
+  float grad_scale = 1.0f;
+  void* workspace = nullptr;              // cross_entropy_bf16_workspace_bytes(*this) bytes, 16-byte aligned
+  GemmTile tile = GemmTile::large;
+};
+
+// About C * V * (4 + 3 * 2) + 3 * S * C * D * 4 bytes plus 16 per token.
+std::size_t cross_entropy_bf16_workspace_bytes(const CrossEntropyBf16Params& p);
+void cross_entropy_forward_backward_bf16(const CrossEntropyBf16Params& p, cudaStream_t stream);
 
 }  // namespace slm::cuda

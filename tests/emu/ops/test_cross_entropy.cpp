@@ -3,7 +3,8 @@
 // reference: loss sum, dx and the row count on small and odd shapes (V 37, 1000, 4099; D 24, 64;
 // T 1, 7, 13; chunks that do not divide T), both tile shapes, split and unsplit dx products,
 // ignored and invalid targets, guard values in dx, identical bits under every schedule, and a
-// 262144-word vocabulary.
+// 262144-word vocabulary; the bf16 variant against the CPU twin run on the same bf16-rounded
+// inputs (the CPU at the same precision), both measured against float64.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -14,6 +15,8 @@
 #include <random>
 #include <vector>
 
+#include <cuda_bf16.h>
+
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "tests/emu/emu_test_util.h"
@@ -21,6 +24,7 @@
 namespace {
 
 using slm::cuda::CrossEntropyTile;
+using slm::cuda::GemmTile;
 using slm::emu::Schedule;
 using slm::emu::testing::ScopedSchedule;
 
@@ -238,6 +242,99 @@ TEST(CudaOpsCrossEntropy, VocabularyOf262k) {
   EXPECT_EQ(got.counted, want.counted);
   EXPECT_LT(std::fabs(got.loss - want.loss) / want.loss, k_tolerance);
   EXPECT_LT(max_relative_error(got.dx, want.dx, c.d), k_tolerance);
+}
+
+// x and w rounded to bf16 (kept as floats for the CPU twin and the float64 reference).
+Inputs round_to_bf16(const Inputs& in) {
+  Inputs r = in;
+  for (float& e : r.x) e = __bfloat162float(__float2bfloat16(e));
+  for (float& e : r.w) e = __bfloat162float(__float2bfloat16(e));
+  return r;
+}
+
+Result run_gpu_bf16(const Case& c, const Inputs& rounded, float grad_scale, GemmTile tile) {
+  Result r;
+  r.dx.assign(static_cast<std::size_t>(c.t * c.d), 123.0f);
+  std::vector<__nv_bfloat16> w(rounded.w.size());
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = __float2bfloat16(rounded.w[i]);
+  slm::cuda::CrossEntropyBf16Params p;
+  p.loss_sum = &r.loss;
+  p.counted = &r.counted;
+  p.invalid_at = &r.invalid_at;
+  p.dx = r.dx.data();
+  p.x = rounded.x.data();
+  p.w = w.data();
+  p.targets = rounded.targets.data();
+  p.t = c.t, p.d = c.d, p.v = c.v, p.chunk = c.chunk;
+  p.grad_scale = grad_scale;
+  p.tile = tile;
+  std::vector<double> workspace((slm::cuda::cross_entropy_bf16_workspace_bytes(p) + 7) / 8, -7.0);
+  p.workspace = workspace.data();
+  slm::cuda::cross_entropy_forward_backward_bf16(p, nullptr);
+  return r;
+}
+
+// bf16 inputs: the CPU at the same precision is the CPU twin on the rounded inputs; the GPU must
+// stay within twice its error against float64 (of the rounded inputs), and within the fp32
+// tolerance of it (the products accumulate in fp32 and the logits' gradient keeps 24 bits).
+TEST(CudaOpsCrossEntropy, Bf16WithinTwiceTheCpuError) {
+  struct Bf16Case {
+    Case c;
+    GemmTile tile;
+  };
+  const Bf16Case cases[] = {
+      {{1, 24, 37, 4, CrossEntropyTile::small}, GemmTile::small},
+      {{13, 64, 1000, 5, CrossEntropyTile::small}, GemmTile::small},
+      {{13, 24, 4099, 4, CrossEntropyTile::small}, GemmTile::small},
+      {{13, 64, 1000, 13, CrossEntropyTile::small}, GemmTile::large},
+      {{7, 40, 37, 100, CrossEntropyTile::small}, GemmTile::large},
+  };
+  double gpu_loss = 0, cpu_loss = 0, gpu_dx = 0, cpu_dx = 0, vs_cpu_loss = 0, vs_cpu_dx = 0;
+  unsigned seed = 31;
+  for (const auto& [c, tile] : cases) {
+    const Inputs rounded = round_to_bf16(make_inputs(c, seed++));
+    const float grad_scale = 0.25f;
+    const Result got = run_gpu_bf16(c, rounded, grad_scale, tile), want = run_cpu(c, rounded, grad_scale),
+                 exact = run_f64(c, rounded, grad_scale);
+    const std::string where = "T " + std::to_string(c.t) + " D " + std::to_string(c.d) + " V " + std::to_string(c.v) +
+                              " chunk " + std::to_string(c.chunk) + (tile == GemmTile::small ? " small" : " large");
+    EXPECT_EQ(got.counted, want.counted) << where;
+    EXPECT_EQ(got.invalid_at, -1) << where;
+    ASSERT_TRUE(std::isfinite(got.loss)) << where;
+    const double loss_error = std::fabs(got.loss - want.loss) / std::fabs(want.loss);
+    const double dx_error = max_relative_error(got.dx, want.dx, c.d);
+    EXPECT_LT(loss_error, k_tolerance) << where;
+    EXPECT_LT(dx_error, k_tolerance) << where;
+    vs_cpu_loss = std::max(vs_cpu_loss, loss_error);
+    vs_cpu_dx = std::max(vs_cpu_dx, dx_error);
+    gpu_loss = std::max(gpu_loss, std::fabs(got.loss - exact.loss) / std::fabs(exact.loss));
+    cpu_loss = std::max(cpu_loss, std::fabs(want.loss - exact.loss) / std::fabs(exact.loss));
+    gpu_dx = std::max(gpu_dx, max_relative_error(got.dx, exact.dx, c.d));
+    cpu_dx = std::max(cpu_dx, max_relative_error(want.dx, exact.dx, c.d));
+  }
+  EXPECT_LE(gpu_loss, 2 * cpu_loss);
+  EXPECT_LE(gpu_dx, 2 * cpu_dx);
+  report("bf16 cross-entropy loss vs the CPU twin on bf16 inputs", vs_cpu_loss);
+  report("bf16 cross-entropy dx vs the CPU twin on bf16 inputs", vs_cpu_dx);
+  report("bf16 cross-entropy loss, GPU vs float64", gpu_loss);
+  report("bf16 cross-entropy loss, CPU vs float64", cpu_loss);
+  report("bf16 cross-entropy dx, GPU vs float64", gpu_dx);
+  report("bf16 cross-entropy dx, CPU vs float64", cpu_dx);
+}
+
+TEST(CudaOpsCrossEntropy, Bf16IdenticalBitsUnderEverySchedule) {
+  const Case c{13, 24, 4099, 4, CrossEntropyTile::small};
+  const Inputs rounded = round_to_bf16(make_inputs(c, 41));
+  Result first;
+  for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
+                                      std::pair{Schedule::shuffled, 3}}) {
+    ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
+    const Result got = run_gpu_bf16(c, rounded, 0.5f, GemmTile::small);
+    if (first.dx.empty()) first = got;
+    EXPECT_EQ(std::memcmp(&got.loss, &first.loss, sizeof(double)), 0) << "schedule " << static_cast<int>(schedule);
+    EXPECT_EQ(std::memcmp(got.dx.data(), first.dx.data(), got.dx.size() * sizeof(float)), 0)
+        << "schedule " << static_cast<int>(schedule);
+  }
 }
 
 }  // namespace
