@@ -246,10 +246,14 @@ struct WeightGradParams {
   float scale;
   unsigned db_blocks;  // blocks [0, db_blocks) take db, the rest da
   Dropout drop;
+  std::int64_t split_rows;  // rows of M per blockIdx.y (a multiple of bk)
+  float* partial;           // nullptr, or [gridDim.y][N r + r K]: unscaled sums per split
 };
 
 // db[cols] += scale * dy[:, cols]^T xa or da[:, cols] += scale * g^T (x[:, cols] * mask), over
-// 64 columns per block and all M rows in order.
+// 64 columns per block and the rows [y split_rows, (y + 1) split_rows) of M in order; with
+// `partial`, the sums of each split are stored there instead and lora_reduce_splits_kernel adds
+// them up.
 template <typename T, typename In>
 __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_kernel(WeightGradParams p) {
   SLM_SHARED(float, act, T::act_stride * T::bk);
@@ -260,10 +264,12 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_ke
   const float* low = for_db ? p.xa : p.g;
   const std::int64_t width = for_db ? p.n : p.k;
   const bool masked = !for_db && (p.drop.mask != nullptr || p.drop.hash.threshold != 0);
+  const std::int64_t t_begin = static_cast<std::int64_t>(blockIdx.y) * p.split_rows;
+  const std::int64_t t_end = t_begin + p.split_rows < p.m ? t_begin + p.split_rows : p.m;
   float acc[2][T::tn] = {};
-  for (std::int64_t t0 = 0; t0 < p.m; t0 += T::bk) {
-    load_rows_direct<T>(act, src, width, t0, p.m, col0, width, masked, p.drop);
-    load_rank_minor<T>(w, low, p.r, t0, p.m);
+  for (std::int64_t t0 = t_begin; t0 < t_end; t0 += T::bk) {
+    load_rows_direct<T>(act, src, width, t0, t_end, col0, width, masked, p.drop);
+    load_rank_minor<T>(w, low, p.r, t0, t_end);
     __syncthreads();
     reduce_strip<T>(acc, act, w);
     __syncthreads();
@@ -276,13 +282,50 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_ke
       const std::int64_t c = col0 + ty + 32 * i;
       const int rank_col = tx + 8 * j;
       if (c >= width || rank_col >= p.r) continue;
-      if (for_db) {
+      if (p.partial != nullptr) {
+        float* split = p.partial + static_cast<std::int64_t>(blockIdx.y) * (p.n + p.k) * p.r;
+        split[for_db ? c * p.r + rank_col : p.n * p.r + rank_col * p.k + c] = acc[i][j];
+      } else if (for_db) {
         p.db[c * p.r + rank_col] += p.scale * acc[i][j];
       } else {
         p.da[rank_col * p.k + c] += p.scale * acc[i][j];
       }
     }
   }
+}
+
+// db[e] (e < N r) or da[e - N r] += scale * sum over the splits of partial[s][e], in split order.
+__global__ void __launch_bounds__(256) lora_reduce_splits_kernel(float* db, float* da, const float* partial,
+                                                                  std::int64_t db_count, std::int64_t total, int splits,
+                                                                  float scale) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    float sum = 0.0f;
+    for (int s = 0; s < splits; ++s) sum += partial[s * total + e];
+    if (e < db_count) {
+      db[e] += scale * sum;
+    } else {
+      da[e - db_count] += scale * sum;
+    }
+  }
+}
+
+// Splits of M for the weight gradients: enough blocks to fill a large GPU (k_target_blocks), at
+// least k_min_split_rows rows each. Returns the rows per split (a multiple of bk = 32).
+constexpr std::int64_t k_target_blocks = 264;  // 2 per SM of an H100 (132 SMs)
+constexpr std::int64_t k_min_split_rows = 64;
+std::int64_t split_rows_for(std::int64_t m, std::int64_t n, std::int64_t k) {
+  const std::int64_t tiles = (n + 63) / 64 + (k + 63) / 64;
+  const std::int64_t want = (k_target_blocks + tiles - 1) / tiles;
+  const std::int64_t most = (m + k_min_split_rows - 1) / k_min_split_rows;
+  const std::int64_t splits = want < most ? want : most;
+  if (splits <= 1) return m < 1 ? 32 : (m + 31) / 32 * 32;
+  const std::int64_t rows = (m + splits - 1) / splits;
+  return (rows + 31) / 32 * 32;
+}
+std::int64_t split_count(std::int64_t m, std::int64_t n, std::int64_t k) {
+  const std::int64_t rows = split_rows_for(m, n, k);
+  return m < 1 ? 1 : (m + rows - 1) / rows;
 }
 
 void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r, const char* what) {
@@ -302,9 +345,9 @@ void launch_rows(const RowsParams& p, bool forward, cudaStream_t stream) {
 }
 
 template <typename T, typename In>
-void launch_weight_grad(const WeightGradParams& p, cudaStream_t stream) {
+void launch_weight_grad(const WeightGradParams& p, unsigned splits, cudaStream_t stream) {
   const unsigned da_blocks = static_cast<unsigned>((p.k + T::rows - 1) / T::rows);
-  launch(lora_weight_grad_kernel<T, In>, dim3(p.db_blocks + da_blocks), dim3(T::threads), 0, stream, p);
+  launch(lora_weight_grad_kernel<T, In>, dim3(p.db_blocks + da_blocks, splits), dim3(T::threads), 0, stream, p);
 }
 
 // Calls f(LoraTraits<R>{}, In{}) for the smallest rank tile R >= r and the input's element type.
@@ -329,6 +372,11 @@ void with_tile_and_input(std::int64_t r, LoraInput input, F&& f) {
 }
 
 }  // namespace
+
+std::int64_t lora_backward_workspace_floats(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r) {
+  const std::int64_t splits = split_count(m, n, k);
+  return splits > 1 ? splits * (n + k) * r : 0;
+}
 
 LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p) {
   SLM_CHECK(p >= 0 && p < 1, "internal: lora dropout probability ", p, " outside [0, 1)");
@@ -357,9 +405,18 @@ void lora_backward(const LoraBackwardParams& p, cudaStream_t stream) {
     using T = decltype(traits);
     using In = decltype(in);
     launch_rows<T, In>(rows, false, stream);
+    const std::int64_t splits = p.workspace != nullptr ? split_count(p.m, p.n, p.k) : 1;
     const WeightGradParams grads{p.db, p.da, p.dy, p.x, p.xa, p.g, p.m, p.n, p.k, static_cast<int>(p.r), p.scale,
-                                 static_cast<unsigned>((p.n + T::rows - 1) / T::rows), drop};
-    launch_weight_grad<T, In>(grads, stream);
+                                 static_cast<unsigned>((p.n + T::rows - 1) / T::rows), drop,
+                                 splits > 1 ? split_rows_for(p.m, p.n, p.k) : p.m,
+                                 splits > 1 ? p.workspace : nullptr};
+    launch_weight_grad<T, In>(grads, static_cast<unsigned>(splits), stream);
+    if (splits > 1) {
+      const std::int64_t total = (p.n + p.k) * p.r, blocks = (total + 255) / 256;
+      launch(lora_reduce_splits_kernel, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)), dim3(256), 0,
+             stream, p.db, p.da, static_cast<const float*>(p.workspace), p.n * p.r, total, static_cast<int>(splits),
+             p.scale);
+    }
   });
 }
 

@@ -68,8 +68,10 @@ struct LoraForwardParams {
 //                                              nullptr when the input needs no gradient
 // The products stay low-rank (B A [N, K] is never formed): M N r for g and for db, M K r for da
 // and for dx. Two kernels: one over row blocks (g, then dx from g in shared memory), one over
-// column blocks of db and da, each reducing over all M in a fixed order (deterministic, no
-// atomics). dx must not alias x or dy.
+// column blocks of db and da reducing over M. Without a workspace each block reduces all of M;
+// with one, M is split into ranges (as many as fill a large GPU) whose sums a third kernel adds
+// in order. Deterministic either way (no atomics; the split depends only on M, N, K), but the
+// two ways round differently. dx must not alias x or dy.
 struct LoraBackwardParams {
   float* da = nullptr;         // [r, K]   +=
   float* db = nullptr;         // [N, r]   +=
@@ -85,7 +87,11 @@ struct LoraBackwardParams {
   const float* mask = nullptr;  // [M, K] or nullptr
   LoraDropoutHash hash;         // used when mask == nullptr
   LoraInput input = LoraInput::f32;
+  float* workspace = nullptr;   // lora_backward_workspace_floats(M, N, K, r) floats, or nullptr
 };
+
+// Floats of workspace lora_backward can use to split M (0: it would not split these shapes).
+std::int64_t lora_backward_workspace_floats(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r);
 
 // Both enqueued on `stream`. Any M >= 0, N, K >= 1, 1 <= r <= 64.
 void lora_forward(const LoraForwardParams& p, cudaStream_t stream);

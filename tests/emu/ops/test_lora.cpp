@@ -3,8 +3,8 @@
 // several 64-row blocks, column chunks with tails, every rank tile 8/16/32/64), without dropout,
 // with a mask buffer and with the in-kernel hash; what accumulates (y, da, db, dx) starts from
 // random values, what is overwritten (xa, g) from garbage; guard elements after every output;
-// the in-kernel hash equals the CPU training step's mask bit for bit; identical bits under every
-// schedule. Errors against float64 are printed with SLM_OPS_VERBOSE set.
+// the in-kernel hash equals the CPU training step's mask bit for bit; bf16 x and dy; the weight
+// gradients split over M with a workspace; identical bits under every schedule. Errors against float64 are printed with SLM_OPS_VERBOSE set.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -163,8 +163,9 @@ Outputs run_cpu(const Case& c, bool with_dx = true) {
   return o;
 }
 
-// Runs both kernels; fails the test if a guard element was written.
-Outputs run_gpu(const Case& c, bool with_dx = true) {
+// Runs both kernels (the backward with a workspace to split M when `split`); fails the test if a
+// guard element was written.
+Outputs run_gpu(const Case& c, bool with_dx = true, bool split = false) {
   const Shape s = c.s;
   const auto mr = static_cast<std::size_t>(s.m * s.r);
   Guarded y(c.y0), xa(std::vector<float>(mr, NAN)), g(std::vector<float>(mr, NAN)), da(c.da0), db(c.db0), dx(c.dx0);
@@ -180,8 +181,12 @@ Outputs run_gpu(const Case& c, bool with_dx = true) {
   bw.da = da.data(), bw.db = db.data(), bw.dx = with_dx ? dx.data() : nullptr, bw.g = g.data();
   bw.dy = dy, bw.x = x, bw.input = input, bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
   bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = c.gpu_mask(), bw.hash = c.hash;
+  const std::int64_t floats = split ? slm::cuda::lora_backward_workspace_floats(s.m, s.n, s.k, s.r) : 0;
+  Guarded workspace(std::vector<float>(static_cast<std::size_t>(floats), NAN));
+  if (split) bw.workspace = workspace.data();
   slm::cuda::lora_backward(bw, nullptr);
-  for (const Guarded* out : {&y, &xa, &g, &da, &db, &dx}) EXPECT_TRUE(out->guard_intact()) << "a guard element was written";
+  for (const Guarded* out : {&y, &xa, &g, &da, &db, &dx, &workspace})
+    EXPECT_TRUE(out->guard_intact()) << "a guard element was written";
   return {y.values(), xa.values(), g.values(), da.values(), db.values(), dx.values()};
 }
 
@@ -303,6 +308,31 @@ TEST(CudaOpsLora, Bf16InputsMatchTheCpuTwinOnTheRoundedValues) {
   report_worst("dx (bf16 inputs)", dx);
 }
 
+// With a workspace the weight gradients reduce M in several ranges and add them up in order.
+TEST(CudaOpsLora, WeightGradientsSplitOverTokensMatchTheCpuTwin) {
+  Worst da, db;
+  unsigned seed = 900;
+  int split_cases = 0;
+  for (const Drop drop : {Drop::none, Drop::hash}) {
+    for (const Shape s : {Shape{70, 40, 24, 8}, Shape{130, 70, 36, 64}, Shape{200, 24, 100, 4}, Shape{13, 40, 24, 4},
+                          Shape{257, 33, 40, 16}}) {
+      const std::int64_t floats = slm::cuda::lora_backward_workspace_floats(s.m, s.n, s.k, s.r);
+      split_cases += floats > (s.n + s.k) * s.r;  // more than one split
+      const Case c(s, drop, seed += 10);
+      const Outputs cpu = run_cpu(c), gpu = run_gpu(c, true, true), whole = run_gpu(c);
+      const Reference ref = run_double(c), cond = run_double(c.absolute());
+      const std::string where = describe(s, drop) + ", split over M";
+      compare("da", gpu.da, cpu.da, ref.da, cond.da, s.k, where, da);
+      compare("db", gpu.db, cpu.db, ref.db, cond.db, s.r, where, db);
+      EXPECT_EQ(std::memcmp(gpu.dx.data(), whole.dx.data(), gpu.dx.size() * sizeof(float)), 0) << where;
+      EXPECT_EQ(std::memcmp(gpu.y.data(), whole.y.data(), gpu.y.size() * sizeof(float)), 0) << where;
+    }
+  }
+  EXPECT_GE(split_cases, 6) << "the shapes should take several splits";
+  report_worst("da (split over M)", da);
+  report_worst("db (split over M)", db);
+}
+
 TEST(CudaOpsLora, BackwardWithoutDxLeavesItAlone) {
   const Case c({13, 40, 24, 4}, Drop::hash, 3);
   const Outputs cpu = run_cpu(c, false), gpu = run_gpu(c, false);
@@ -349,14 +379,15 @@ TEST(CudaOpsLora, RejectsRanksAboveTheTiles) {
 
 TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
   const Case c({70, 40, 36, 16}, Drop::hash, 7);
-  Outputs first;
+  Outputs first, first_split;
   for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
                                       std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
     ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
-    const Outputs o = run_gpu(c);
-    if (first.y.empty()) first = o;
+    const Outputs o = run_gpu(c), split = run_gpu(c, true, true);
+    if (first.y.empty()) first = o, first_split = split;
     for (const auto& [got, want] : {std::pair{&o.y, &first.y}, std::pair{&o.xa, &first.xa}, std::pair{&o.g, &first.g},
-                                    std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx}})
+                                    std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx},
+                                    std::pair{&split.da, &first_split.da}, std::pair{&split.db, &first_split.db}})
       EXPECT_EQ(std::memcmp(got->data(), want->data(), got->size() * sizeof(float)), 0)
           << "schedule " << static_cast<int>(schedule) << " seed " << seed;
   }
