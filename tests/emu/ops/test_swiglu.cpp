@@ -1,7 +1,8 @@
 // test_swiglu.cpp — the CUDA SwiGLU (kernels/cuda/swiglu.h) under the emulation harness against
 // its CPU twin (kernels/cpu/layers.h, layers_backward.h): forward and backward on small and odd
-// element counts (one element, partial blocks, threads taking several elements by grid-stride), with
-// large gates (saturated sigmoid) and the aliasing the header allows.
+// element counts (one element, partial blocks, threads taking several elements by grid-stride),
+// the float4 and the scalar path, with large gates (saturated sigmoid) and the aliasing the
+// header allows.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -58,52 +59,71 @@ double max_relative_error(const std::vector<float>& got, const std::vector<float
   return worst;
 }
 
+// A copy of v in 16-byte aligned storage, starting `offset` floats past the alignment: offset 0
+// takes the float4 path, offset 1 the scalar one.
+struct Device {
+  Device(const std::vector<float>& v, int offset) : store(v.size() + 8) {
+    const auto base = reinterpret_cast<std::uintptr_t>(store.data());
+    p = reinterpret_cast<float*>((base + 15) / 16 * 16) + offset;
+    std::copy(v.begin(), v.end(), p);
+  }
+  std::vector<float> get(std::size_t n) const { return {p, p + n}; }
+  std::vector<float> store;
+  float* p;
+};
+
 TEST(CudaOpsSwiGlu, ForwardMatchesTheCpuTwin) {
   double worst = 0;
   for (const std::int64_t count : k_counts)
-    for (const int grid : k_grid_limits) {
-      const auto n = static_cast<std::size_t>(count);
-      const std::vector<float> gate = random_vector(n, 1, 3.0f), up = random_vector(n, 2, 1.0f);
-      std::vector<float> want(n), got(n, 5.0f);
-      slm::cpu::swiglu_forward(want.data(), gate.data(), up.data(), count);
-      slm::cuda::swiglu_forward({got.data(), gate.data(), up.data(), count, grid}, nullptr);
-      const double error = max_relative_error(got, want);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid;
-      std::vector<float> in_place = gate;  // out aliases gate
-      slm::cuda::swiglu_forward({in_place.data(), in_place.data(), up.data(), count, grid}, nullptr);
-      EXPECT_EQ(std::memcmp(in_place.data(), got.data(), n * sizeof(float)), 0) << "in place, count " << count;
-    }
+    for (const int grid : k_grid_limits)
+      for (const int offset : {0, 1}) {
+        const auto n = static_cast<std::size_t>(count);
+        const std::vector<float> gate = random_vector(n, 1, 3.0f), up = random_vector(n, 2, 1.0f);
+        std::vector<float> want(n);
+        slm::cpu::swiglu_forward(want.data(), gate.data(), up.data(), count);
+        Device g(gate, offset), u(up, offset), out(std::vector<float>(n, 5.0f), offset);
+        slm::cuda::swiglu_forward({out.p, g.p, u.p, count, grid}, nullptr);
+        const std::vector<float> got = out.get(n);
+        const double error = max_relative_error(got, want);
+        worst = std::max(worst, error);
+        EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
+        slm::cuda::swiglu_forward({g.p, g.p, u.p, count, grid}, nullptr);  // out aliases gate
+        EXPECT_EQ(std::memcmp(g.p, got.data(), n * sizeof(float)), 0) << "in place, count " << count;
+      }
   report("swiglu forward", worst);
 }
 
 TEST(CudaOpsSwiGlu, BackwardMatchesTheCpuTwin) {
   double worst = 0;
-  for (const std::int64_t count : k_counts)
-    for (const int grid : k_grid_limits) {
-      const auto n = static_cast<std::size_t>(count);
-      const std::vector<float> gate = random_vector(n, 3, 3.0f), up = random_vector(n, 4, 1.0f),
-                               dout = random_vector(n, 5, 1.0f);
-      std::vector<float> want_dg(n), want_du(n), dg(n, 5.0f), du(n, 5.0f);
-      slm::cpu::swiglu_backward(want_dg.data(), want_du.data(), dout.data(), gate.data(), up.data(), count);
-      slm::cuda::swiglu_backward({dg.data(), du.data(), dout.data(), gate.data(), up.data(), count, grid}, nullptr);
-      // dgate = dout * up * sig * (1 + gate * (1 - sig)) crosses zero near gate = -1.278, where the
-      // sum cancels: its error is relative to dout * up * sig * (1 + |gate * (1 - sig)|). (The CPU
-      // twin itself is 5e-4 off float64 there by the plain |want| measure.)
-      std::vector<double> scale(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        const double sig = 1.0 / (1.0 + std::exp(-static_cast<double>(gate[i])));
-        scale[i] = std::fabs(static_cast<double>(dout[i]) * up[i] * sig) * (1.0 + std::fabs(gate[i] * (1.0 - sig)));
-      }
-      const double error = std::max(max_relative_error(dg, want_dg, scale), max_relative_error(du, want_du));
-      worst = std::max(worst, error);
-      EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid;
-      // dgate over gate, dup over up: the trainer's in-place case.
-      std::vector<float> g2 = gate, u2 = up;
-      slm::cuda::swiglu_backward({g2.data(), u2.data(), dout.data(), g2.data(), u2.data(), count, grid}, nullptr);
-      EXPECT_EQ(std::memcmp(g2.data(), dg.data(), n * sizeof(float)), 0) << "dgate in place, count " << count;
-      EXPECT_EQ(std::memcmp(u2.data(), du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
+  for (const std::int64_t count : k_counts) {
+    const auto n = static_cast<std::size_t>(count);
+    const std::vector<float> gate = random_vector(n, 3, 3.0f), up = random_vector(n, 4, 1.0f),
+                             dout = random_vector(n, 5, 1.0f);
+    std::vector<float> want_dg(n), want_du(n);
+    slm::cpu::swiglu_backward(want_dg.data(), want_du.data(), dout.data(), gate.data(), up.data(), count);
+    // dgate = dout * up * sig * (1 + gate * (1 - sig)) crosses zero near gate = -1.278, where the
+    // sum cancels: its error is relative to dout * up * sig * (1 + |gate * (1 - sig)|). (The CPU
+    // twin itself is 5e-4 off float64 there by the plain |want| measure.)
+    std::vector<double> scale(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double sig = 1.0 / (1.0 + std::exp(-static_cast<double>(gate[i])));
+      scale[i] = std::fabs(static_cast<double>(dout[i]) * up[i] * sig) * (1.0 + std::fabs(gate[i] * (1.0 - sig)));
     }
+    for (const int grid : k_grid_limits)
+      for (const int offset : {0, 1}) {
+        Device g(gate, offset), u(up, offset), go(dout, offset), dg(std::vector<float>(n, 5.0f), offset),
+            du(std::vector<float>(n, 5.0f), offset);
+        slm::cuda::swiglu_backward({dg.p, du.p, go.p, g.p, u.p, count, grid}, nullptr);
+        const std::vector<float> got_dg = dg.get(n), got_du = du.get(n);
+        const double error = std::max(max_relative_error(got_dg, want_dg, scale), max_relative_error(got_du, want_du));
+        worst = std::max(worst, error);
+        EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
+        // dgate over gate, dup over up: the trainer's in-place case.
+        slm::cuda::swiglu_backward({g.p, u.p, go.p, g.p, u.p, count, grid}, nullptr);
+        EXPECT_EQ(std::memcmp(g.p, got_dg.data(), n * sizeof(float)), 0) << "dgate in place, count " << count;
+        EXPECT_EQ(std::memcmp(u.p, got_du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
+      }
+  }
   report("swiglu backward", worst);
 }
 
