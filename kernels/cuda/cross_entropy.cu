@@ -499,7 +499,7 @@ void launch_prologue(const std::int32_t* targets, float* dx, std::int64_t* inval
 template <class T>
 void forward_backward(const CrossEntropyParams& p, cudaStream_t stream) {
   const Plan plan = make_plan<T>(p);
-  SLM_CHECK((plan.c + T::BM - 1) / T::BM <= 65535 && plan.c <= 65535, "internal: cuda::cross_entropy_forward_backward chunk ",
+  SLM_CHECK(plan.c <= 65535, "internal: cuda::cross_entropy_forward_backward chunk ",
             plan.c, " is above 65535 rows (one block per row)");
   auto* ws = static_cast<unsigned char*>(p.workspace);
   auto* count = reinterpret_cast<std::int32_t*>(ws + plan.count);
@@ -623,9 +623,9 @@ void cross_entropy_forward_backward_bf16(const CrossEntropyBf16Params& p, cudaSt
             "internal: cuda::cross_entropy_forward_backward_bf16 called with a null pointer");
   SLM_CHECK(reinterpret_cast<std::uintptr_t>(p.workspace) % 16 == 0,
             "internal: cuda::cross_entropy_forward_backward_bf16 needs a 16-byte aligned workspace");
-  SLM_CHECK(p.chunk <= 65535, "internal: cuda::cross_entropy_forward_backward_bf16 chunk ", p.chunk,
-            " is above 65535 rows (one block per row)");
   const Bf16Plan plan = make_bf16_plan(p);
+  SLM_CHECK(plan.c <= 65535, "internal: cuda::cross_entropy_forward_backward_bf16 chunk ", plan.c,
+            " is above 65535 rows (one block per row)");
   auto* ws = static_cast<unsigned char*>(p.workspace);
   auto* count = reinterpret_cast<std::int32_t*>(ws + plan.count);
   launch_prologue(p.targets, p.dx, p.invalid_at, reinterpret_cast<std::int32_t*>(ws + plan.index),
