@@ -12,7 +12,7 @@
 // shared buffers filled by cp.async (rows past the document's end zero-filled), so the copy of
 // tile n + Stages - 1 overlaps the mma work of tile n. Per tile:
 //   S = Q K^T           mma.sync m16n8k16, K fragments by ldmatrix (K is [key][e]: mma's col B)
-//   mask, x = S * scale * log2(e); m' = max(m, rowmax x); P = exp2(x - m'); rescale O and l
+//   mask; m' = max(m, rowmax S); P = exp2(fma(S, scale log2 e, -m' scale log2 e)); rescale O, l
 //   O += P V            P's fp32 accumulators repacked as A fragments (rounded to the input
 //                       type), V fragments by ldmatrix .trans (V is [key][e]: row-major B)
 // Only tiles that straddle the diagonal, the window's edge or the document's end are masked.
@@ -74,20 +74,21 @@ struct BlockTask {
   int head, kv_head;
 };
 
-// P = exp2(s - base) for one tile's scores s (in place), l += its fp32 row sums, and O += P V with
+// P = exp2(s * scale_log2 - base) for one tile's raw scores s (in place), l += its fp32 row sums, and O += P V with
 // P rounded to Elem: as one part (Parts = 1, FlashAttention-2), or as the sum of Parts rounded
 // pieces hi + mid + lo (Parts = 3: P to about fp32 accuracy, Parts times the P V tensor work;
 // one piece at a time, V's fragments re-read, so the registers stay those of Parts = 1).
 // l_used sums the rounded pieces that entered P V.
 template <class T, class Elem, int Parts, class Tile>
-__device__ __forceinline__ void accumulate_pv(Tile smem, int v_at, float (&s)[T::kv_tiles][4], const float (&base)[2],
-                                              float (&o)[T::e_tiles][4], float (&l)[2], float (&l_used)[2]) {
+__device__ __forceinline__ void accumulate_pv(Tile smem, int v_at, float (&s)[T::kv_tiles][4], float scale_log2,
+                                              const float (&base)[2], float (&o)[T::e_tiles][4], float (&l)[2],
+                                              float (&l_used)[2]) {
   const int lane = threadIdx.x & 31;
   SLM_UNROLL
   for (int ni = 0; ni < T::kv_tiles; ++ni)
     SLM_UNROLL
     for (int c = 0; c < 4; ++c) {
-      s[ni][c] = exp2f(s[ni][c] - base[c >> 1]);
+      s[ni][c] = exp2f(fmaf(s[ni][c], scale_log2, -base[c >> 1]));
       l[c >> 1] += s[ni][c];
     }
   SLM_UNROLL
@@ -153,7 +154,7 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
   for (int ni = 0; ni < T::kv_tiles; ++ni)
     SLM_UNROLL
     for (int c = 0; c < 4; ++c) {
-      float x = s[ni][c] * scale_log2;
+      float x = s[ni][c];  // raw scores: the max commutes with the (positive) scale
       if (masked) {
         const int i = task.m0 + warp * 16 + g + (c >= 2 ? 8 : 0), j = kv0 + ni * 8 + 2 * t + (c & 1);
         if (j > i || j >= task.len || (window > 0 && i - j >= window)) x = -INFINITY;
@@ -167,8 +168,10 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
     row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(0xffffffffu, row_max[r], 1));
     row_max[r] = fmaxf(row_max[r], __shfl_xor_sync(0xffffffffu, row_max[r], 2));
     const float m_new = fmaxf(m[r], row_max[r]);
-    base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row that sees nothing yet keeps zeros
-    const float alpha = exp2f(m[r] - base[r]);
+    // exp2(s * scale_log2 - base) by one fma: base's own rounding is shared by the whole row and
+    // cancels in the normalization (and in the LSE, which adds it back).
+    base[r] = m_new == -INFINITY ? 0.0f : m_new * scale_log2;  // a row that sees nothing yet keeps zeros
+    const float alpha = m[r] == -INFINITY ? 0.0f : exp2f(fmaf(m[r], scale_log2, -base[r]));
     m[r] = m_new;
     l[r] *= alpha;
     l_used[r] *= alpha;
@@ -178,7 +181,7 @@ __device__ __forceinline__ void attend_tile(Tile smem, int stage, int kv0, const
       o[ei][2 * r + 1] *= alpha;
     }
   }
-  accumulate_pv<T, Elem, Parts>(smem, v_at, s, base, o, l, l_used);
+  accumulate_pv<T, Elem, Parts>(smem, v_at, s, scale_log2, base, o, l, l_used);
 }
 
 // Issues the copies of K/V tile number `tile` (keys kv0 .. kv0 + BN - 1) into ring slot `stage`.
@@ -222,7 +225,8 @@ __device__ __forceinline__ void store_rows(const AttentionParams& p, const Block
         out[at + col + 1] = ElemOps<Elem>::from_float(x1);
       }
     }
-    if (t == 0) p.lse[row * p.h + task.head] = (m[r] + log2f(l[r])) * 0.69314718055994531f;
+    const float base = m[r] * (p.scale * 1.4426950408889634f);  // bit for bit the base P was taken against
+    if (t == 0) p.lse[row * p.h + task.head] = (base + log2f(l[r])) * 0.69314718055994531f;
   }
 }
 
@@ -233,7 +237,7 @@ __global__ void __launch_bounds__(T::threads) attention_forward_kernel(Attention
   const int doc = blockIdx.y;
   task.doc_start = p.cu_seqlens != nullptr ? p.cu_seqlens[doc] : 0;
   task.len = p.cu_seqlens != nullptr ? p.cu_seqlens[doc + 1] - p.cu_seqlens[doc] : p.t;
-  task.m0 = blockIdx.x * T::BM;
+  task.m0 = (gridDim.x - 1 - blockIdx.x) * T::BM;  // the last (longest-running, causal) query blocks start first
   task.head = blockIdx.z;
   task.kv_head = task.head / (p.h / p.g);
   if (task.m0 >= task.len) return;  // the whole block: no barrier has been reached

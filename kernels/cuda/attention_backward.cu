@@ -146,7 +146,7 @@ __device__ __forceinline__ void dkdv_tile(Tile smem, Stats stats, int slot, int 
     SLM_UNROLL
     for (int c = 0; c < 4; ++c) {  // rows are keys j, columns queries i
       const int r = ni * 8 + 2 * t + (c & 1), j = kw0 + g + (c >= 2 ? 8 : 0);
-      float pv = exp2f(st[ni][c] * scale_log2 - stats[(slot * 2) * T::Cols + r]);
+      float pv = exp2f(fmaf(st[ni][c], scale_log2, -stats[(slot * 2) * T::Cols + r]));
       if (masked && hidden(q0 + r, j, len, window)) pv = 0.0f;
       st[ni][c] = pv;
       dpt[ni][c] = pv * (dpt[ni][c] - stats[(slot * 2 + 1) * T::Cols + r]);
@@ -255,7 +255,7 @@ __device__ __forceinline__ void dq_tile(Tile smem, int slot, int qw0, int kv0, i
     SLM_UNROLL
     for (int c = 0; c < 4; ++c) {  // rows are queries i, columns keys j
       const int i = qw0 + g + (c >= 2 ? 8 : 0), j = kv0 + ni * 8 + 2 * t + (c & 1);
-      float pv = exp2f(s[ni][c] * scale_log2 - lse2[c >> 1]);
+      float pv = exp2f(fmaf(s[ni][c], scale_log2, -lse2[c >> 1]));
       if (masked && hidden(i, j, len, window)) pv = 0.0f;
       dp[ni][c] = pv * (dp[ni][c] - delta[c >> 1]);
     }
@@ -288,7 +288,8 @@ template <class T, class Elem>
 __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams p) {
   auto smem = dynamic_shared<Elem>();  // Q [Rows][lds], dO [Rows][lds], K ring, V ring [Stages][Cols][lds]
   const Doc doc = block_doc(p);
-  const int m0 = blockIdx.x * T::Rows, head = blockIdx.z / T::splits, kv_head = head / (p.h / p.g);
+  // The last (longest-running, causal) query blocks start first.
+  const int m0 = (gridDim.x - 1 - blockIdx.x) * T::Rows, head = blockIdx.z / T::splits, kv_head = head / (p.h / p.g);
   const int e_base = (blockIdx.z % T::splits) * T::EOut;
   if (m0 >= doc.len) return;
   const int q_last = min(m0 + T::Rows, doc.len) - 1;
