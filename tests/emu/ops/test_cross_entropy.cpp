@@ -337,4 +337,32 @@ TEST(CudaOpsCrossEntropy, Bf16IdenticalBitsUnderEverySchedule) {
   }
 }
 
+// T past one compaction tile (256 positions): the gathered order and count carry across tiles,
+// with ignored rows in runs and scattered, several chunks, and the first invalid target in a later
+// tile and another further on (the smallest position is reported).
+TEST(CudaOpsCrossEntropy, ManyRowsAcrossCompactionTiles) {
+  const Case c{600, 8, 37, 128, CrossEntropyTile::small};
+  Inputs in = make_inputs(c, 25);
+  std::mt19937 rng(26);
+  for (std::int64_t i = 0; i < c.t; ++i)
+    if ((i >= 200 && i < 290) || rng() % 2 == 0) in.targets[i] = slm::cpu::k_ignore_index;
+  const Result want = run_cpu(c, in, 0.125f), got = run_gpu(c, in, 0.125f);
+  EXPECT_EQ(got.counted, want.counted);
+  EXPECT_EQ(got.invalid_at, -1);
+  EXPECT_LT(std::fabs(got.loss - want.loss) / want.loss, k_tolerance);
+  EXPECT_LT(max_relative_error(got.dx, want.dx, c.d), k_tolerance);
+
+  Inputs bad = in;
+  bad.targets[517] = 37 + 5;
+  bad.targets[300] = -7;
+  EXPECT_EQ(run_gpu(c, bad, 0.125f).invalid_at, 300);
+
+  // The bf16 variant multiplies the chunks past the count at full size: they must change nothing.
+  const Inputs rounded = round_to_bf16(in);
+  const Result want_bf16 = run_cpu(c, rounded, 0.125f), got_bf16 = run_gpu_bf16(c, rounded, 0.125f, GemmTile::small);
+  EXPECT_EQ(got_bf16.counted, want_bf16.counted);
+  EXPECT_LT(std::fabs(got_bf16.loss - want_bf16.loss) / want_bf16.loss, k_tolerance);
+  EXPECT_LT(max_relative_error(got_bf16.dx, want_bf16.dx, c.d), k_tolerance);
+}
+
 }  // namespace
