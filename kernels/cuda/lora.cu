@@ -4,9 +4,9 @@
 // Three kernels, all built from one tile vocabulary (a [BK, 64] strip of activations times a
 // [BK, R] strip of an adapter matrix into a 64 x R register tile, R the rank rounded up to 8, 16,
 // 32 or 64 and zero-padded):
-//   lora_rows_kernel<Forward = true>:  per 64 rows, xa = (x * mask) A^T (reduced over K), kept in
+//   lora_rows_kernel<Forward = true>:  per 32 or 64 rows, xa = (x * mask) A^T (reduced over K), kept in
 //       shared memory and written out, then y += scale * xa B^T over all N columns;
-//   lora_rows_kernel<Forward = false>: per 64 rows, g = dy B (reduced over N), written out, then
+//   lora_rows_kernel<Forward = false>: per 32 or 64 rows, g = dy B (reduced over N), written out, then
 //       dx += scale * (g A) * mask over all K columns;
 //   lora_weight_grad_kernel: per 64 columns of db (of N) or of da (of K), db += scale * dy^T xa or
 //       da += scale * g^T (x * mask), each reducing over all M rows in order.
@@ -37,24 +37,26 @@
 namespace slm::cuda {
 namespace {
 
-// Tile sizes for rank R (the padded rank). A block has 256 threads; in the reduction tiles thread
-// t owns rows t/8 + 32i (i < 2) and rank columns t%8 + 8j (j < R/8); in the sweep over output
-// columns it owns column t%32 of the 32-column chunk and rows t/32 + 8i (i < 8).
-template <int R>
+// Tile sizes for rank R (the padded rank) and Rows rows per block (32 or 64). A block has 256
+// threads; in the reduction tiles thread t owns rows t/8 + 32i (i < Rows/32) and rank columns
+// t%8 + 8j (j < R/8); in the sweep over output columns it owns column t%32 of the 32-column chunk
+// and rows t/32 + 8i (i < Rows/8).
+template <int R, int Rows = 64>
 struct LoraTraits {
   static constexpr int rank = R;
   static constexpr int threads = 256;
   // ptxas (CUDA 13) aimed at 64 registers without a minimum and spilled at R = 64; 2 blocks of
   // 256 threads allow 128 (80-86 used).
   static constexpr int min_blocks = 2;
-  static constexpr int rows = 64;  // rows of the reduction tile (tokens, or db/da columns)
+  static constexpr int rows = Rows;  // rows of the reduction tile (tokens, or db/da columns)
+  static constexpr int tm = Rows / 32;
   static constexpr int bk = 32;    // reduction depth per shared strip; also the sweep's chunk width
   static constexpr int tn = R / 8;
   static constexpr int act_stride = rows + 1;  // act[kk][row]: odd stride, transposing stores
   static constexpr int w_stride = R + 1;       // w[kk][j] and w[col][j]: odd stride
   static constexpr int low_stride = R + 4;     // low[row][j]: whole-warp broadcast reads
   static_assert(R % 8 == 0 && R >= 8 && R <= 64, "rank tile 8, 16, 32 or 64");
-  static_assert(rows == 2 * 32 && threads == 32 * 8, "reduction tile: 32 x 8 threads, 2 rows each");
+  static_assert((rows == 32 || rows == 64) && threads == 32 * 8, "reduction tile: 32 x 8 threads, 1 or 2 rows each");
   static_assert(bk == 32 && rows % (threads / 32) == 0, "sweep: a warp per 32-column row group");
   static_assert((act_stride * bk + w_stride * bk + low_stride * rows) * 4 <= 48 * 1024, "static shared memory");
 };
@@ -144,16 +146,18 @@ __device__ __forceinline__ void load_rank_major(S w, const float* src, int r, st
 
 // acc[i][j] += sum_kk act[kk][ty + 32i] * w[kk][tx + 8j].
 template <typename T, typename S>
-__device__ __forceinline__ void reduce_strip(float (&acc)[2][T::tn], S act, S w) {
+__device__ __forceinline__ void reduce_strip(float (&acc)[T::tm][T::tn], S act, S w) {
   const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
   SLM_LORA_UNROLL_4
   for (int kk = 0; kk < T::bk; ++kk) {
-    const float a0 = act[kk * T::act_stride + ty], a1 = act[kk * T::act_stride + ty + 32];
+    float a[T::tm];
+    SLM_LORA_UNROLL
+    for (int i = 0; i < T::tm; ++i) a[i] = act[kk * T::act_stride + ty + 32 * i];
     SLM_LORA_UNROLL
     for (int j = 0; j < T::tn; ++j) {
       const float b = w[kk * T::w_stride + tx + 8 * j];
-      acc[0][j] += a0 * b;
-      acc[1][j] += a1 * b;
+      SLM_LORA_UNROLL
+      for (int i = 0; i < T::tm; ++i) acc[i][j] += a[i] * b;
     }
   }
 }
@@ -179,7 +183,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
   const int tid = static_cast<int>(threadIdx.x);
   const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * T::rows;
   const bool masked = p.drop.mask != nullptr || p.drop.hash.threshold != 0;
-  float acc[2][T::tn] = {};
+  float acc[T::tm][T::tn] = {};
   for (std::int64_t c0 = 0; c0 < p.c1; c0 += T::bk) {
     load_rows_transposed<T>(act, static_cast<const In*>(p.in), p.c1, row0, p.m, c0, p.c1, Forward && masked, p.drop);
     if (Forward) {
@@ -194,7 +198,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
   {
     const int ty = tid / 8, tx = tid % 8;
     SLM_LORA_UNROLL
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < T::tm; ++i) {
       SLM_LORA_UNROLL
       for (int j = 0; j < T::tn; ++j) {
         const int row = ty + 32 * i, col = tx + 8 * j;
@@ -266,7 +270,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_ke
   const bool masked = !for_db && (p.drop.mask != nullptr || p.drop.hash.threshold != 0);
   const std::int64_t t_begin = static_cast<std::int64_t>(blockIdx.y) * p.split_rows;
   const std::int64_t t_end = t_begin + p.split_rows < p.m ? t_begin + p.split_rows : p.m;
-  float acc[2][T::tn] = {};
+  float acc[T::tm][T::tn] = {};
   for (std::int64_t t0 = t_begin; t0 < t_end; t0 += T::bk) {
     load_rows_direct<T>(act, src, width, t0, t_end, col0, width, masked, p.drop);
     load_rank_minor<T>(w, low, p.r, t0, t_end);
@@ -276,7 +280,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_ke
   }
   const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
   SLM_LORA_UNROLL
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < T::tm; ++i) {
     SLM_LORA_UNROLL
     for (int j = 0; j < T::tn; ++j) {
       const std::int64_t c = col0 + ty + 32 * i;
@@ -335,12 +339,25 @@ void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r,
 }
 
 template <typename T, typename In>
-void launch_rows(const RowsParams& p, bool forward, cudaStream_t stream) {
+void launch_rows_with(const RowsParams& p, bool forward, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((p.m + T::rows - 1) / T::rows));
   if (forward) {
     launch(lora_rows_kernel<T, true, In>, grid, dim3(T::threads), 0, stream, p);
   } else {
     launch(lora_rows_kernel<T, false, In>, grid, dim3(T::threads), 0, stream, p);
+  }
+}
+
+// 64-row blocks once there are enough of them to fill a large GPU, 32-row blocks before.
+template <typename T, typename In>
+void launch_rows(const RowsParams& p, bool forward, LoraRowTile tile, cudaStream_t stream) {
+  if (tile == LoraRowTile::automatic) {
+    tile = (p.m + 63) / 64 < k_target_blocks ? LoraRowTile::rows32 : LoraRowTile::rows64;
+  }
+  if (tile == LoraRowTile::rows32) {
+    launch_rows_with<LoraTraits<T::rank, 32>, In>(p, forward, stream);
+  } else {
+    launch_rows_with<LoraTraits<T::rank, 64>, In>(p, forward, stream);
   }
 }
 
@@ -392,7 +409,7 @@ void lora_forward(const LoraForwardParams& p, cudaStream_t stream) {
   if (p.m == 0) return;
   const RowsParams rows{p.x, p.a, p.xa, p.y, p.b, p.m, p.k, p.n, static_cast<int>(p.r), p.scale, {p.mask, p.hash, p.k}};
   with_tile_and_input(p.r, p.input, [&](auto traits, auto in) {
-    launch_rows<decltype(traits), decltype(in)>(rows, true, stream);
+    launch_rows<decltype(traits), decltype(in)>(rows, true, p.row_tile, stream);
   });
 }
 
@@ -404,7 +421,7 @@ void lora_backward(const LoraBackwardParams& p, cudaStream_t stream) {
   with_tile_and_input(p.r, p.input, [&](auto traits, auto in) {
     using T = decltype(traits);
     using In = decltype(in);
-    launch_rows<T, In>(rows, false, stream);
+    launch_rows<T, In>(rows, false, p.row_tile, stream);
     const std::int64_t splits = p.workspace != nullptr ? split_count(p.m, p.n, p.k) : 1;
     const WeightGradParams grads{p.db, p.da, p.dy, p.x, p.xa, p.g, p.m, p.n, p.k, static_cast<int>(p.r), p.scale,
                                  static_cast<unsigned>((p.n + T::rows - 1) / T::rows), drop,

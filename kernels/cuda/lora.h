@@ -31,6 +31,10 @@ namespace slm::cuda {
 // The element type of x and dy.
 enum class LoraInput { f32, bf16 };
 
+// Rows of x (forward) or dy (backward) per block of the row kernels: 32 while 64-row blocks would
+// not fill a large GPU (automatic), or fixed (tests take both).
+enum class LoraRowTile { automatic, rows32, rows64 };
+
 // The in-kernel dropout hash. `base` is the per-(micro-batch, layer, slot) value the CPU step
 // computes; threshold = ceil(p * 2^53) (an element is dropped when (mix(base + i) >> 11) <
 // threshold, exactly the CPU's double comparison), keep = 1 / (1 - p). threshold 0: no dropout.
@@ -46,7 +50,7 @@ LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p);
 
 // y[M, N] += scale * xa[M, r] B[N, r]^T, where xa = (x[M, K] * mask) A[r, K]^T.
 // Accumulates onto y; overwrites xa, which the caller keeps for lora_backward. One kernel: each
-// block takes 64 rows of x once, forms their xa in shared memory and sweeps y's columns with it.
+// block takes 32 or 64 rows of x once, forms their xa in shared memory and sweeps y's columns with it.
 struct LoraForwardParams {
   float* y = nullptr;         // [M, N]   +=
   const void* x = nullptr;    // [M, K]   float or __nv_bfloat16 (input)
@@ -58,6 +62,7 @@ struct LoraForwardParams {
   const float* mask = nullptr;  // [M, K] or nullptr
   LoraDropoutHash hash;         // used when mask == nullptr
   LoraInput input = LoraInput::f32;
+  LoraRowTile row_tile = LoraRowTile::automatic;
 };
 
 // Given dy [M, N] and the forward's x, A, B, xa (and the same mask), with g = dy B [M, r]:
@@ -87,6 +92,7 @@ struct LoraBackwardParams {
   const float* mask = nullptr;  // [M, K] or nullptr
   LoraDropoutHash hash;         // used when mask == nullptr
   LoraInput input = LoraInput::f32;
+  LoraRowTile row_tile = LoraRowTile::automatic;
   float* workspace = nullptr;   // lora_backward_workspace_floats(M, N, K, r) floats, or nullptr
 };
 

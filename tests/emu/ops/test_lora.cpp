@@ -1,11 +1,15 @@
 // test_lora.cpp — the fused CUDA LoRA forward and backward (kernels/cuda/lora.h) under the
 // emulation harness against their CPU twins (kernels/cpu/lora.h): small and odd shapes (one and
-// several 64-row blocks, column chunks with tails, every rank tile 8/16/32/64), without dropout,
-// with a mask buffer and with the in-kernel hash; what accumulates (y, da, db, dx) starts from
-// random values, what is overwritten (xa, g) from garbage; guard elements after every output;
+// several row blocks of either height, column chunks with tails, every rank tile 8/16/32/64),
+// without dropout, with a mask buffer and with the in-kernel hash; what accumulates (y, da, db,
+// dx) starts from random values, what is overwritten (xa, g) from garbage; guard elements after
+// every output;
 // the in-kernel hash equals the CPU training step's mask bit for bit; bf16 x and dy; the weight
-// gradients split over M with a workspace; identical bits under every schedule. Errors against float64 are printed with SLM_OPS_VERBOSE set.
+// gradients split over M with a workspace; identical bits under every schedule. Errors against
+// float64 are printed with SLM_OPS_VERBOSE set.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,8 +19,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <cuda_bf16.h>
 
 #include "kernels/cpu/lora.h"
 #include "kernels/cuda/lora.h"
@@ -30,11 +32,11 @@ using slm::emu::testing::ScopedSchedule;
 struct Shape {
   std::int64_t m, k, n, r;
 };
-// M: 1, 13, 40 (one row block), 70 and 130 (several, with tails); K and N: 24, 40, 100 and widths
-// with 32-column tails; r: 1, 4, 16 and ranks that take the 32 and 64 tiles.
-const Shape k_shapes[] = {{1, 24, 40, 1},  {13, 40, 24, 4},  {40, 100, 40, 16}, {13, 100, 100, 16},
-                          {40, 24, 100, 4}, {70, 40, 24, 8},  {5, 33, 65, 33},   {130, 70, 36, 64},
-                          {3, 24, 100, 1},  {40, 40, 40, 13}};
+// M: 1, 13, 40 (one block of 64 rows), 70 and 130 (several, with tails; 32-row blocks too);
+// K and N: 24, 40, 100 and widths with 32-column tails; r: 1, 4, 16 and ranks that take the 32
+// and 64 tiles.
+const Shape k_shapes[] = {{1, 24, 40, 1},  {13, 40, 24, 4}, {40, 100, 40, 16}, {13, 100, 100, 16}, {40, 24, 100, 4},
+                          {70, 40, 24, 8}, {5, 33, 65, 33}, {130, 70, 36, 64}, {3, 24, 100, 1},    {40, 40, 40, 13}};
 
 enum class Drop { none, buffer, hash };
 const char* name_of(Drop d) { return d == Drop::none ? "no dropout" : d == Drop::buffer ? "mask buffer" : "hash mask"; }
@@ -74,11 +76,14 @@ std::vector<float> cpu_step_mask(std::uint64_t base, double p, std::int64_t m, s
 struct Guarded {
   std::vector<float> v;
   std::size_t count;
-  Guarded(std::vector<float> values) : v(std::move(values)), count(v.size()) { v.resize(count + k_guard, k_guard_value); }
+  Guarded(std::vector<float> values) : v(std::move(values)), count(v.size()) {
+    v.resize(count + k_guard, k_guard_value);
+  }
   float* data() { return v.data(); }
   std::vector<float> values() const { return {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(count)}; }
   bool guard_intact() const {
-    return std::all_of(v.begin() + static_cast<std::ptrdiff_t>(count), v.end(), [](float g) { return g == k_guard_value; });
+    return std::all_of(v.begin() + static_cast<std::ptrdiff_t>(count), v.end(),
+                       [](float g) { return g == k_guard_value; });
   }
 };
 
@@ -153,19 +158,25 @@ struct Outputs {
 
 Outputs run_cpu(const Case& c, bool with_dx = true) {
   const Shape s = c.s;
-  Outputs o{c.y0, std::vector<float>(static_cast<std::size_t>(s.m * s.r)), std::vector<float>(static_cast<std::size_t>(s.m * s.r)),
-            c.da0, c.db0, c.dx0};
+  Outputs o{c.y0,
+            std::vector<float>(static_cast<std::size_t>(s.m * s.r)),
+            std::vector<float>(static_cast<std::size_t>(s.m * s.r)),
+            c.da0,
+            c.db0,
+            c.dx0};
   std::vector<float> masked_x(static_cast<std::size_t>(s.m * s.k));
   slm::cpu::lora_forward(o.y.data(), c.x.data(), c.a.data(), c.b.data(), c.scale, o.xa.data(), s.m, s.n, s.k, s.r,
                          c.cpu_mask(), masked_x.data());
-  slm::cpu::lora_backward(o.da.data(), o.db.data(), with_dx ? o.dx.data() : nullptr, c.dy.data(), c.x.data(), c.a.data(),
-                          c.b.data(), o.xa.data(), c.scale, s.m, s.n, s.k, s.r, o.g.data(), c.cpu_mask(), masked_x.data());
+  slm::cpu::lora_backward(o.da.data(), o.db.data(), with_dx ? o.dx.data() : nullptr, c.dy.data(), c.x.data(),
+                          c.a.data(), c.b.data(), o.xa.data(), c.scale, s.m, s.n, s.k, s.r, o.g.data(), c.cpu_mask(),
+                          masked_x.data());
   return o;
 }
 
 // Runs both kernels (the backward with a workspace to split M when `split`); fails the test if a
 // guard element was written.
-Outputs run_gpu(const Case& c, bool with_dx = true, bool split = false) {
+Outputs run_gpu(const Case& c, bool with_dx = true, bool split = false,
+                slm::cuda::LoraRowTile tile = slm::cuda::LoraRowTile::automatic) {
   const Shape s = c.s;
   const auto mr = static_cast<std::size_t>(s.m * s.r);
   Guarded y(c.y0), xa(std::vector<float>(mr, NAN)), g(std::vector<float>(mr, NAN)), da(c.da0), db(c.db0), dx(c.dx0);
@@ -174,11 +185,13 @@ Outputs run_gpu(const Case& c, bool with_dx = true, bool split = false) {
   const auto input = bf16 ? slm::cuda::LoraInput::bf16 : slm::cuda::LoraInput::f32;
   const void* x = bf16 ? static_cast<const void*>(c.x16.data()) : c.x.data();
   const void* dy = bf16 ? static_cast<const void*>(c.dy16.data()) : c.dy.data();
+  f.row_tile = tile;
   f.y = y.data(), f.x = x, f.input = input, f.a = c.a.data(), f.b = c.b.data(), f.xa = xa.data();
   f.m = s.m, f.n = s.n, f.k = s.k, f.r = s.r, f.scale = c.scale, f.mask = c.gpu_mask(), f.hash = c.hash;
   slm::cuda::lora_forward(f, nullptr);
   slm::cuda::LoraBackwardParams bw;
   bw.da = da.data(), bw.db = db.data(), bw.dx = with_dx ? dx.data() : nullptr, bw.g = g.data();
+  bw.row_tile = tile;
   bw.dy = dy, bw.x = x, bw.input = input, bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
   bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = c.gpu_mask(), bw.hash = c.hash;
   const std::int64_t floats = split ? slm::cuda::lora_backward_workspace_floats(s.m, s.n, s.k, s.r) : 0;
@@ -200,8 +213,8 @@ Reference run_double(const Case& c) {
   auto xin = [&](std::int64_t t, std::int64_t q) {
     return static_cast<double>(c.x[at(t * s.k + q)]) * (c.mask.empty() ? 1.0 : c.mask[at(t * s.k + q)]);
   };
-  Reference ref{{c.y0.begin(), c.y0.end()}, std::vector<double>(at(s.m * s.r)), std::vector<double>(at(s.m * s.r)),
-                {c.da0.begin(), c.da0.end()}, {c.db0.begin(), c.db0.end()}, {c.dx0.begin(), c.dx0.end()}};
+  Reference ref{{c.y0.begin(), c.y0.end()},   std::vector<double>(at(s.m * s.r)), std::vector<double>(at(s.m * s.r)),
+                {c.da0.begin(), c.da0.end()}, {c.db0.begin(), c.db0.end()},       {c.dx0.begin(), c.dx0.end()}};
   for (std::int64_t t = 0; t < s.m; ++t) {
     for (std::int64_t j = 0; j < s.r; ++j) {
       double u = 0, g = 0;
@@ -211,7 +224,8 @@ Reference run_double(const Case& c) {
       ref.g[at(t * s.r + j)] = g;
     }
     for (std::int64_t o = 0; o < s.n; ++o)
-      for (std::int64_t j = 0; j < s.r; ++j) ref.y[at(t * s.n + o)] += c.scale * ref.xa[at(t * s.r + j)] * c.b[at(o * s.r + j)];
+      for (std::int64_t j = 0; j < s.r; ++j)
+        ref.y[at(t * s.n + o)] += c.scale * ref.xa[at(t * s.r + j)] * c.b[at(o * s.r + j)];
     for (std::int64_t q = 0; q < s.k; ++q) {
       double sum = 0;
       for (std::int64_t j = 0; j < s.r; ++j) sum += ref.g[at(t * s.r + j)] * c.a[at(j * s.k + q)];
@@ -226,7 +240,8 @@ Reference run_double(const Case& c) {
     }
     for (std::int64_t o = 0; o < s.n; ++o) {
       double sum = 0;
-      for (std::int64_t t = 0; t < s.m; ++t) sum += static_cast<double>(c.dy[at(t * s.n + o)]) * ref.xa[at(t * s.r + j)];
+      for (std::int64_t t = 0; t < s.m; ++t)
+        sum += static_cast<double>(c.dy[at(t * s.n + o)]) * ref.xa[at(t * s.r + j)];
       ref.db[at(o * s.r + j)] += c.scale * sum;
     }
   }
@@ -243,8 +258,9 @@ struct Worst {
   double vs_cpu = 0, gpu_vs_f64 = 0, cpu_vs_f64 = 0;
 };
 
-void compare(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, const std::vector<double>& f64,
-             const std::vector<double>& cond, std::int64_t width, const std::string& where, Worst& worst) {
+void compare(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu,
+             const std::vector<double>& f64, const std::vector<double>& cond, std::int64_t width,
+             const std::string& where, Worst& worst) {
   const double e = max_relative_error(gpu, cpu, width, cond);
   EXPECT_LT(e, k_tolerance) << what << ", " << where;
   worst.vs_cpu = std::max(worst.vs_cpu, e);
@@ -254,7 +270,8 @@ void compare(const char* what, const std::vector<float>& gpu, const std::vector<
 
 void report_worst(const char* what, const Worst& w) {
   if (std::getenv("SLM_OPS_VERBOSE"))
-    std::printf("lora %-3s: cuda vs cpu %.3g; vs float64: cuda %.3g, cpu %.3g\n", what, w.vs_cpu, w.gpu_vs_f64, w.cpu_vs_f64);
+    std::printf("lora %-3s: cuda vs cpu %.3g; vs float64: cuda %.3g, cpu %.3g\n", what, w.vs_cpu, w.gpu_vs_f64,
+                w.cpu_vs_f64);
 }
 
 TEST(CudaOpsLora, ForwardAndBackwardMatchTheCpuTwin) {
@@ -263,15 +280,19 @@ TEST(CudaOpsLora, ForwardAndBackwardMatchTheCpuTwin) {
   for (const Drop drop : {Drop::none, Drop::buffer, Drop::hash}) {
     for (const Shape s : k_shapes) {
       const Case c(s, drop, seed += 10);
-      const Outputs cpu = run_cpu(c), gpu = run_gpu(c);
+      const Outputs cpu = run_cpu(c);
       const Reference ref = run_double(c), cond = run_double(c.absolute());
-      const std::string where = describe(s, drop);
-      compare("y", gpu.y, cpu.y, ref.y, cond.y, s.n, where, y);
-      compare("xa", gpu.xa, cpu.xa, ref.xa, cond.xa, s.r, where, xa);
-      compare("g", gpu.g, cpu.g, ref.g, cond.g, s.r, where, g);
-      compare("da", gpu.da, cpu.da, ref.da, cond.da, s.k, where, da);
-      compare("db", gpu.db, cpu.db, ref.db, cond.db, s.r, where, db);
-      compare("dx", gpu.dx, cpu.dx, ref.dx, cond.dx, s.k, where, dx);
+      for (const auto tile : {slm::cuda::LoraRowTile::rows32, slm::cuda::LoraRowTile::rows64}) {
+        const Outputs gpu = run_gpu(c, true, false, tile);
+        const std::string where =
+            describe(s, drop) + (tile == slm::cuda::LoraRowTile::rows32 ? ", 32-row" : ", 64-row");
+        compare("y", gpu.y, cpu.y, ref.y, cond.y, s.n, where, y);
+        compare("xa", gpu.xa, cpu.xa, ref.xa, cond.xa, s.r, where, xa);
+        compare("g", gpu.g, cpu.g, ref.g, cond.g, s.r, where, g);
+        compare("da", gpu.da, cpu.da, ref.da, cond.da, s.k, where, da);
+        compare("db", gpu.db, cpu.db, ref.db, cond.db, s.r, where, db);
+        compare("dx", gpu.dx, cpu.dx, ref.dx, cond.dx, s.k, where, dx);
+      }
     }
   }
   report_worst("y", y);
@@ -381,13 +402,14 @@ TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
   const Case c({70, 40, 36, 16}, Drop::hash, 7);
   Outputs first, first_split;
   for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
-                                      std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
+                                       std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
     ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
     const Outputs o = run_gpu(c), split = run_gpu(c, true, true);
     if (first.y.empty()) first = o, first_split = split;
-    for (const auto& [got, want] : {std::pair{&o.y, &first.y}, std::pair{&o.xa, &first.xa}, std::pair{&o.g, &first.g},
-                                    std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx},
-                                    std::pair{&split.da, &first_split.da}, std::pair{&split.db, &first_split.db}})
+    for (const auto& [got, want] :
+         {std::pair{&o.y, &first.y}, std::pair{&o.xa, &first.xa}, std::pair{&o.g, &first.g},
+          std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx},
+          std::pair{&split.da, &first_split.da}, std::pair{&split.db, &first_split.db}})
       EXPECT_EQ(std::memcmp(got->data(), want->data(), got->size() * sizeof(float)), 0)
           << "schedule " << static_cast<int>(schedule) << " seed " << seed;
   }
