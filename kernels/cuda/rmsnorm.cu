@@ -2,7 +2,8 @@
 // each thread strides over the row's D elements, fp32 sums reduced by warp shuffles and then
 // across warps through shared memory. Two passes over the row: sums, then the elementwise write
 // (each thread writes only the elements it read, so out may alias x and dx may alias dy).
-// Rows are read and written as float4 when D % 4 == 0 and the arrays are 16-byte aligned.
+// Rows are read and written as float4 when D % 4 == 0 and the arrays are 16-byte aligned; the
+// optional bf16 copy of the forward's output is written element by element.
 // Does not hold: the CPU twin (kernels/cpu/layers*.cpp).
 #include "kernels/cuda/rmsnorm.h"
 
@@ -77,7 +78,7 @@ __global__ void __launch_bounds__(T::threads) rmsnorm_forward_kernel(RmsNormPara
   const float inv_d = 1.0f / static_cast<float>(p.d);
   for (std::int64_t row = blockIdx.x; row < p.t; row += gridDim.x) {
     const float* x = p.x + row * p.d;
-    float* out = p.out + row * p.d;
+    float* out = p.out != nullptr ? p.out + row * p.d : nullptr;
     float sum = 0.0f;
     for (int c = static_cast<int>(threadIdx.x); c < chunks; c += T::threads) {
       float xv[V];
@@ -91,7 +92,10 @@ __global__ void __launch_bounds__(T::threads) rmsnorm_forward_kernel(RmsNormPara
       load<V>(x + c * V, xv);
       load<V>(p.w + c * V, wv);
       for (int k = 0; k < V; ++k) xv[k] = wv[k] * (xv[k] * r);
-      store<V>(out + c * V, xv);
+      if (out != nullptr) store<V>(out + c * V, xv);
+      if (p.out_bf16 != nullptr) {
+        for (int k = 0; k < V; ++k) p.out_bf16[row * p.d + c * V + k] = __float2bfloat16_rn(xv[k]);
+      }
     }
   }
 }
@@ -177,6 +181,7 @@ struct BackwardKernel {
 void rmsnorm_forward(const RmsNormParams& p, cudaStream_t stream) {
   check_shape(p.t, p.d, "cuda::rmsnorm_forward");
   if (p.t == 0) return;
+  SLM_CHECK(p.out != nullptr || p.out_bf16 != nullptr, "internal: cuda::rmsnorm_forward without an output");
   const bool vector = p.d % 4 == 0 && aligned16(p.out) && aligned16(p.x) && aligned16(p.w);
   launch_rows<ForwardKernel>(p, vector, stream);
 }

@@ -24,6 +24,14 @@ __device__ __forceinline__ void swiglu_grad_one(float g, float u, float go, floa
   du = go * silu;
 }
 
+// Four values rounded to bf16 at p (element stores: bf16 outputs need only 2-byte alignment).
+__device__ __forceinline__ void store4_bf16(__nv_bfloat16* p, float4 v) {
+  p[0] = __float2bfloat16_rn(v.x);
+  p[1] = __float2bfloat16_rn(v.y);
+  p[2] = __float2bfloat16_rn(v.z);
+  p[3] = __float2bfloat16_rn(v.w);
+}
+
 // Vector = true: float4 chunks over the first count / 4 * 4 elements (all arrays 16-byte
 // aligned), then the scalar tail; Vector = false: all elements scalar.
 template <bool Vector>
@@ -33,10 +41,15 @@ __global__ void __launch_bounds__(k_threads) swiglu_forward_kernel(SwiGluParams 
   const std::int64_t chunks = Vector ? p.count / 4 : 0;
   for (std::int64_t c = first; c < chunks; c += stride) {
     const float4 g = reinterpret_cast<const float4*>(p.gate)[c], u = reinterpret_cast<const float4*>(p.up)[c];
-    reinterpret_cast<float4*>(p.out)[c] =
-        make_float4(swiglu_one(g.x, u.x), swiglu_one(g.y, u.y), swiglu_one(g.z, u.z), swiglu_one(g.w, u.w));
+    const float4 y = make_float4(swiglu_one(g.x, u.x), swiglu_one(g.y, u.y), swiglu_one(g.z, u.z), swiglu_one(g.w, u.w));
+    if (p.out != nullptr) reinterpret_cast<float4*>(p.out)[c] = y;
+    if (p.out_bf16 != nullptr) store4_bf16(p.out_bf16 + c * 4, y);
   }
-  for (std::int64_t i = chunks * 4 + first; i < p.count; i += stride) p.out[i] = swiglu_one(p.gate[i], p.up[i]);
+  for (std::int64_t i = chunks * 4 + first; i < p.count; i += stride) {
+    const float y = swiglu_one(p.gate[i], p.up[i]);
+    if (p.out != nullptr) p.out[i] = y;
+    if (p.out_bf16 != nullptr) p.out_bf16[i] = __float2bfloat16_rn(y);
+  }
 }
 
 template <bool Vector>
@@ -52,14 +65,18 @@ __global__ void __launch_bounds__(k_threads) swiglu_backward_kernel(SwiGluBackwa
     swiglu_grad_one(g.y, u.y, go.y, dg.y, du.y);
     swiglu_grad_one(g.z, u.z, go.z, dg.z, du.z);
     swiglu_grad_one(g.w, u.w, go.w, dg.w, du.w);
-    reinterpret_cast<float4*>(p.dgate)[c] = dg;
-    reinterpret_cast<float4*>(p.dup)[c] = du;
+    if (p.dgate != nullptr) reinterpret_cast<float4*>(p.dgate)[c] = dg;
+    if (p.dup != nullptr) reinterpret_cast<float4*>(p.dup)[c] = du;
+    if (p.dgate_bf16 != nullptr) store4_bf16(p.dgate_bf16 + c * 4, dg);
+    if (p.dup_bf16 != nullptr) store4_bf16(p.dup_bf16 + c * 4, du);
   }
   for (std::int64_t i = chunks * 4 + first; i < p.count; i += stride) {
     float dg, du;
     swiglu_grad_one(p.gate[i], p.up[i], p.dout[i], dg, du);
-    p.dgate[i] = dg;
-    p.dup[i] = du;
+    if (p.dgate != nullptr) p.dgate[i] = dg;
+    if (p.dup != nullptr) p.dup[i] = du;
+    if (p.dgate_bf16 != nullptr) p.dgate_bf16[i] = __float2bfloat16_rn(dg);
+    if (p.dup_bf16 != nullptr) p.dup_bf16[i] = __float2bfloat16_rn(du);
   }
 }
 
@@ -77,6 +94,7 @@ void swiglu_forward(const SwiGluParams& p, cudaStream_t stream) {
   SLM_CHECK(p.count >= 0, "internal: cuda::swiglu_forward called with count ", p.count);
   if (p.count == 0) return;
   const dim3 grid(blocks_for(p.count, p.max_blocks));
+  SLM_CHECK(p.out != nullptr || p.out_bf16 != nullptr, "internal: cuda::swiglu_forward without an output");
   if (aligned16(p.out) && aligned16(p.gate) && aligned16(p.up)) {
     launch(swiglu_forward_kernel<true>, grid, dim3(k_threads), 0, stream, p);
   } else {
@@ -86,7 +104,7 @@ void swiglu_forward(const SwiGluParams& p, cudaStream_t stream) {
 
 void swiglu_backward(const SwiGluBackwardParams& p, cudaStream_t stream) {
   SLM_CHECK(p.count >= 0, "internal: cuda::swiglu_backward called with count ", p.count);
-  SLM_CHECK(p.dgate != p.dup || p.count == 0, "internal: cuda::swiglu_backward needs dgate != dup");
+  SLM_CHECK(p.dgate != p.dup || p.dgate == nullptr, "internal: cuda::swiglu_backward needs dgate != dup");
   if (p.count == 0) return;
   const dim3 grid(blocks_for(p.count, p.max_blocks));
   if (aligned16(p.dgate) && aligned16(p.dup) && aligned16(p.dout) && aligned16(p.gate) && aligned16(p.up)) {

@@ -140,6 +140,32 @@ TEST(CudaOpsRmsNorm, BackwardMatchesTheCpuTwin) {
   report("rmsnorm backward", worst);
 }
 
+// The bf16 copy is the fp32 output rounded to nearest even, with or without the fp32 output, and
+// so within one bf16 rounding of the CPU twin.
+TEST(CudaOpsRmsNorm, Bf16OutputIsTheFp32OutputRounded) {
+  for (const Shape s : k_shapes)
+    for (const int offset : {0, 1}) {
+      const std::size_t n = static_cast<std::size_t>(s.t * s.d);
+      const std::vector<float> x = random_vector(n, 11), w = random_vector(static_cast<std::size_t>(s.d), 12);
+      std::vector<float> want(n);
+      slm::cpu::rmsnorm_forward(want.data(), x.data(), w.data(), s.t, s.d, 1e-6f);
+      Device dx(x, offset), dw(w, offset), dout(std::vector<float>(n), offset);
+      std::vector<__nv_bfloat16> with_fp32(n), alone(n);
+      slm::cuda::RmsNormParams p{dout.p, dx.p, dw.p, s.t, s.d, 1e-6f};
+      p.out_bf16 = with_fp32.data();
+      slm::cuda::rmsnorm_forward(p, nullptr);
+      p.out = nullptr;
+      p.out_bf16 = alone.data();
+      slm::cuda::rmsnorm_forward(p, nullptr);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint16_t rounded = slm::emu::float_to_bf16_bits(dout.p[i]);
+        ASSERT_EQ(with_fp32[i].bits, rounded) << "T " << s.t << " D " << s.d << " element " << i;
+        ASSERT_EQ(alone[i].bits, rounded) << "T " << s.t << " D " << s.d << " element " << i;
+        EXPECT_LE(std::fabs(static_cast<float>(alone[i]) - want[i]), std::fabs(want[i]) / 256 + 1e-30f) << i;
+      }
+    }
+}
+
 TEST(CudaOpsRmsNorm, EmptyInputWritesNothing) {
   std::vector<float> out(4, 7.0f), x(4, 1.0f), w(4, 1.0f);
   slm::cuda::rmsnorm_forward({out.data(), x.data(), w.data(), 0, 4, 1e-6f}, nullptr);

@@ -127,4 +127,39 @@ TEST(CudaOpsSwiGlu, BackwardMatchesTheCpuTwin) {
   report("swiglu backward", worst);
 }
 
+// The bf16 copies are the fp32 results rounded to nearest even, with or without the fp32 outputs.
+TEST(CudaOpsSwiGlu, Bf16OutputsAreTheFp32OutputsRounded) {
+  for (const std::int64_t count : {std::int64_t{7}, std::int64_t{1001}})
+    for (const int offset : {0, 1}) {
+      const auto n = static_cast<std::size_t>(count);
+      const std::vector<float> gate = random_vector(n, 21, 3.0f), up = random_vector(n, 22, 1.0f),
+                               dout = random_vector(n, 23, 1.0f);
+      Device g(gate, offset), u(up, offset), go(dout, offset), out(std::vector<float>(n), offset),
+          dg(std::vector<float>(n), offset), du(std::vector<float>(n), offset);
+      std::vector<__nv_bfloat16> y16(n), y16_alone(n), dg16(n), du16(n), dg16_alone(n), du16_alone(n);
+      slm::cuda::SwiGluParams f{out.p, g.p, u.p, count};
+      f.out_bf16 = y16.data();
+      slm::cuda::swiglu_forward(f, nullptr);
+      f.out = nullptr;
+      f.out_bf16 = y16_alone.data();
+      slm::cuda::swiglu_forward(f, nullptr);
+      slm::cuda::SwiGluBackwardParams b{dg.p, du.p, go.p, g.p, u.p, count};
+      b.dgate_bf16 = dg16.data();
+      b.dup_bf16 = du16.data();
+      slm::cuda::swiglu_backward(b, nullptr);
+      b.dgate = b.dup = nullptr;
+      b.dgate_bf16 = dg16_alone.data();
+      b.dup_bf16 = du16_alone.data();
+      slm::cuda::swiglu_backward(b, nullptr);
+      for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(y16[i].bits, slm::emu::float_to_bf16_bits(out.p[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(y16_alone[i].bits, y16[i].bits) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16[i].bits, slm::emu::float_to_bf16_bits(dg.p[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(du16[i].bits, slm::emu::float_to_bf16_bits(du.p[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16_alone[i].bits, dg16[i].bits) << "count " << count << " element " << i;
+        ASSERT_EQ(du16_alone[i].bits, du16[i].bits) << "count " << count << " element " << i;
+      }
+    }
+}
+
 }  // namespace
