@@ -176,6 +176,7 @@ const Case k_cases[] = {
     {75, 2, 2, 256, {}, 30},               // head dim 256, window, three K/V tiles
     {40, 2, 2, 64, {0, 0, 17, 17, 40}, 0}, // empty documents among the packed ones
     {150, 2, 1, 64, {}, 0, 12.0f},         // sharp softmax across three K/V tiles
+    {33, 9, 3, 64, {0, 20, 33}, 0},        // SmolLM2-135M's heads: 9 query heads on 3 kv heads
 };
 
 void check_acceptance(const Measured& r, const Case& c, const char* type) {

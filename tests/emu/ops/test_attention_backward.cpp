@@ -228,6 +228,7 @@ const Case k_cases[] = {
     {40, 2, 1, 128, {0, 25, 40}, 0},        // head dim 128, GQA 2
     {70, 2, 2, 128, {0, 3, 70}, 9},         // head dim 128, window
     {75, 2, 1, 256, {0, 40, 75}, 30},       // head dim 256 (gradients in two column halves), GQA 2, window
+    {33, 9, 3, 64, {0, 20, 33}, 0},         // SmolLM2-135M's heads: 9 query heads on 3 kv heads
 };
 
 void check(const Measured& m, const Case& c, const char* type) {
