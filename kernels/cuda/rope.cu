@@ -46,14 +46,16 @@ __global__ void __launch_bounds__(k_threads) rope_kernel(RopeParams p) {
     for (int i = lane; i < half; i += 32) {
       const float c = cos_row[i], s = sin_row[i];
       const float a = v[i], b = v[i + half];
-      if (Sign < 0) {
-        v[i] = a * c - b * s;
-        v[i + half] = b * c + a * s;
-      } else {
-        v[i] = a * c + b * s;
-        v[i + half] = b * c - a * s;
+      const float lo = Sign < 0 ? a * c - b * s : a * c + b * s;
+      const float hi = Sign < 0 ? b * c + a * s : b * c - a * s;
+      v[i] = lo;
+      v[i + half] = hi;
+      if (p.x_bf16 != nullptr) {
+        p.x_bf16[row * p.e + i] = __float2bfloat16_rn(lo);
+        p.x_bf16[row * p.e + i + half] = __float2bfloat16_rn(hi);
       }
     }
+    if (p.x_bf16 != nullptr && lane == 0 && p.e % 2 == 1) p.x_bf16[row * p.e + p.e - 1] = __float2bfloat16_rn(v[p.e - 1]);
   }
 }
 

@@ -8,6 +8,7 @@
 // Letters: T tokens, n heads, E head_dim (half = E / 2).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -29,12 +30,15 @@ struct RopeTablesParams {
 // In place on x[T, n, E], HF's rotate-half layout, with c = cos[t, i], s = sin[t, i], i < E/2:
 //   forward:  x[i] <- x[i] c - x[i + E/2] s,   x[i + E/2] <- x[i + E/2] c + x[i] s
 //   backward: the transposed rotation (dx[i] <- dx[i] c + dx[i + E/2] s, ...). Overwrites x.
+// With x_bf16 set, the rotated x is also written there rounded to bf16 (attention's or a bf16
+// GEMM's operand; an odd E's untouched last element too).
 struct RopeParams {
   float* x = nullptr;          // [T, n, E]
   const float* cos = nullptr;  // [T, E/2]
   const float* sin = nullptr;  // [T, E/2]
   std::int64_t t = 0, n = 0, e = 0;
   int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
+  __nv_bfloat16* x_bf16 = nullptr;  // [T, n, E], optional
 };
 
 // All enqueued on `stream`; a warp per row (token, or token and head), lanes over i < E/2.

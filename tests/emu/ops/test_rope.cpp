@@ -134,4 +134,24 @@ TEST(CudaOpsRope, ForwardAndBackwardMatchTheCpuTwin) {
   report("rope backward (relative)", worst_backward);
 }
 
+// The bf16 copy is the rotated fp32 x rounded to nearest even, an odd E's last element included.
+TEST(CudaOpsRope, Bf16CopyIsTheRotatedXRounded) {
+  for (const Shape sh : k_shapes)
+    for (const bool backward : {false, true}) {
+      std::vector<float> c, s;
+      host_tables(packed_positions(sh.t), inv_freq_for(sh.e / 2, 10000.0), c, s);
+      std::vector<float> x(static_cast<std::size_t>(sh.t * sh.n * sh.e));
+      std::mt19937 rng(5);
+      std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
+      for (float& v : x) v = uniform(rng);
+      std::vector<__nv_bfloat16> x16(x.size());
+      slm::cuda::RopeParams p{x.data(), c.data(), s.data(), sh.t, sh.n, sh.e};
+      p.x_bf16 = x16.data();
+      backward ? slm::cuda::rope_backward(p, nullptr) : slm::cuda::rope_forward(p, nullptr);
+      for (std::size_t i = 0; i < x.size(); ++i)
+        ASSERT_EQ(x16[i].bits, slm::emu::float_to_bf16_bits(x[i])) << "T " << sh.t << " n " << sh.n << " E " << sh.e
+                                                                   << " element " << i;
+    }
+}
+
 }  // namespace
