@@ -225,7 +225,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
       for (int i = 0; i < T::rows / 8; ++i) sum[i] += low[(group + 8 * i) * T::low_stride + j] * b;
     }
     const std::int64_t c = c0 + col;
-    SLM_LORA_UNROLL_1  // the mask hash is long: unrolled, its 64-bit temporaries spill at R = 64
+    SLM_LORA_UNROLL_1  // with dropout each row hashes: not worth 8 copies of that code
     for (int i = 0; i < T::rows / 8; ++i) {
       const std::int64_t t = row0 + group + 8 * i;
       if (t < p.m && c < p.c2) {

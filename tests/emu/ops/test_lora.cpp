@@ -400,15 +400,18 @@ TEST(CudaOpsLora, RejectsRanksAboveTheTiles) {
 
 TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
   const Case c({70, 40, 36, 16}, Drop::hash, 7);
-  Outputs first, first_split;
+  Outputs first, first_tall, first_split;
   for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
                                        std::pair{Schedule::shuffled, 3}, std::pair{Schedule::shuffled, 99}}) {
     ScopedSchedule scoped(schedule, static_cast<std::uint64_t>(seed));
-    const Outputs o = run_gpu(c), split = run_gpu(c, true, true);
-    if (first.y.empty()) first = o, first_split = split;
+    // Default tiles (32-row blocks here), 64-row blocks, and the weight gradients split over M.
+    const Outputs o = run_gpu(c), tall = run_gpu(c, true, false, slm::cuda::LoraRowTile::rows64),
+                  split = run_gpu(c, true, true);
+    if (first.y.empty()) first = o, first_tall = tall, first_split = split;
     for (const auto& [got, want] :
          {std::pair{&o.y, &first.y}, std::pair{&o.xa, &first.xa}, std::pair{&o.g, &first.g},
           std::pair{&o.da, &first.da}, std::pair{&o.db, &first.db}, std::pair{&o.dx, &first.dx},
+          std::pair{&tall.y, &first_tall.y}, std::pair{&tall.dx, &first_tall.dx},
           std::pair{&split.da, &first_split.da}, std::pair{&split.db, &first_split.db}})
       EXPECT_EQ(std::memcmp(got->data(), want->data(), got->size() * sizeof(float)), 0)
           << "schedule " << static_cast<int>(schedule) << " seed " << seed;
