@@ -65,24 +65,37 @@ check_checkpoints() {
   done
 }
 
+# Waits (up to 2 minutes, however loaded the machine) until the attempt has finished a step, or
+# has ended; disruptions are timed from there, so every attempt makes progress.
+wait_for_a_step() {
+  for _ in $(seq 1 1200); do
+    grep -q "^step [0-9]*/" run.log 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 kills=0; kills_in_save=0; signals=0; resumes=0; done_=0
 # 14 disruptive attempts, then the run is left to finish.
 for attempt in $(seq 1 15); do
   "$slmtune" train killed.yaml > run.log 2>&1 &
   pid=$!
-  mode=$((attempt == 15 ? 9 : RANDOM % 4))
+  # Attempts 1, 5, 9, 13 kill during a save; the others draw among the other disruptions.
+  mode=$((attempt == 15 ? 9 : attempt % 4 == 1 ? 0 : 1 + RANDOM % 3))
   if [ $mode = 0 ]; then  # SIGKILL while a checkpoint is being written
-    for _ in $(seq 1 20000); do
+    deadline=$((SECONDS + 120))
+    while [ $SECONDS -lt $deadline ]; do
       compgen -G "runs/killed/checkpoint-*.tmp-$pid" > /dev/null && break
       kill -0 $pid 2>/dev/null || break
     done
     kill -KILL $pid 2>/dev/null && compgen -G "runs/killed/checkpoint-*.tmp-$pid" > /dev/null && kills_in_save=$((kills_in_save + 1))
-  elif [ $mode = 1 ]; then  # SIGINT or SIGTERM: save and stop
-    sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+  elif [ $mode = 1 ]; then  # SIGINT or SIGTERM once training runs: save and stop
+    wait_for_a_step $pid && sleep "0.$((RANDOM % 10))"
     sig=$([ $((RANDOM % 2)) = 0 ] && echo INT || echo TERM)
     kill -$sig $pid 2>/dev/null
-  elif [ $mode != 9 ]; then  # SIGKILL at a random moment
-    sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+  elif [ $mode != 9 ]; then  # SIGKILL at a random moment after the first step of the attempt
+    wait_for_a_step $pid && sleep "0.$((RANDOM % 10))"
     kill -KILL $pid 2>/dev/null
   fi
   wait $pid 2>/dev/null
