@@ -22,7 +22,8 @@ struct RmsNormTraits {
   static_assert(Threads % 32 == 0 && Threads >= 32 && Threads <= 1024, "whole warps, at most 1024 threads");
 };
 
-constexpr std::int64_t k_max_blocks = 4096;  // about two waves of 128-thread blocks on an H100; more rows by grid-stride
+// About two waves of 128-thread blocks on an H100; more rows are taken by grid-stride.
+constexpr std::int64_t k_max_blocks = 4096;
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
