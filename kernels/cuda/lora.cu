@@ -1,4 +1,4 @@
-// lora.cu — fused LoRA forward and backward kernels, fp32 SIMT tiles (at ranks 1..64 the
+// lora.cu — fused LoRA forward and backward kernels, fp32 SIMT tiles (at ranks 1..128 the
 // low-rank products are bound by memory, not by arithmetic; no tensor cores needed).
 //
 // Three kernels, all built from one tile vocabulary (a [BK, 64] strip of activations times a
@@ -54,14 +54,16 @@ struct LoraTraits {
   static constexpr int tn = R / 8;
   static constexpr int act_stride = rows + 1;  // act[kk][row]: odd stride, transposing stores
   static constexpr int w_stride = R + 1;       // w[kk][j] and w[col][j]: odd stride
-  static constexpr int low_stride = R + 4;     // low[row][j]: whole-warp broadcast reads
-  static_assert(R % 8 == 0 && R >= 8 && R <= 64, "rank tile 8, 16, 32 or 64");
+  static_assert(R % 8 == 0 && R >= 8 && R <= 128, "rank tile 8, 16, 32, 64 or 128");
   static_assert((rows == 32 || rows == 64) && threads == 32 * 8, "reduction tile: 32 x 8 threads, 1 or 2 rows each");
   static_assert(bk == 32 && rows % (threads / 32) == 0, "sweep: a warp per 32-column row group");
-  static_assert((act_stride * bk + w_stride * bk + low_stride * rows) * 4 <= 48 * 1024, "static shared memory");
+  // Static shared memory of the weight-gradient kernel; the row kernels add low[rows][R + 4]
+  // (checked there, so rank 128 can name a 64-row type for the weight gradients while its row
+  // kernels take 32 rows; nvcc warns about members a kernel never uses, hence not here).
+  static constexpr int weight_grad_bytes = (act_stride * bk + w_stride * bk) * 4;
 };
 
-constexpr int k_max_rank = 64;
+constexpr int k_max_rank = 128;
 
 struct Dropout {
   const float* mask;     // [M, K] or nullptr
@@ -177,9 +179,11 @@ struct RowsParams {
 // Phase 1: low[rows] = in[rows] W1 reduced over C1; phase 2: out[rows] += scale * low W2^T (* mask).
 template <typename T, bool Forward, typename In>
 __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(RowsParams p) {
+  constexpr int low_stride = T::rank + 4;  // low[row][j]: whole-warp broadcast reads
+  static_assert(T::weight_grad_bytes + low_stride * T::rows * 4 <= 48 * 1024, "static shared memory");
   SLM_SHARED(float, act, T::act_stride * T::bk);
   SLM_SHARED(float, w, T::w_stride * T::bk);
-  SLM_SHARED(float, low, T::low_stride * T::rows);
+  SLM_SHARED(float, low, low_stride * T::rows);
   const int tid = static_cast<int>(threadIdx.x);
   const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * T::rows;
   const bool masked = p.drop.mask != nullptr || p.drop.hash.threshold != 0;
@@ -202,7 +206,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
       SLM_LORA_UNROLL
       for (int j = 0; j < T::tn; ++j) {
         const int row = ty + 32 * i, col = tx + 8 * j;
-        low[row * T::low_stride + col] = acc[i][j];
+        low[row * low_stride + col] = acc[i][j];
         if (row0 + row < p.m && col < p.r) p.low[(row0 + row) * p.r + col] = acc[i][j];
       }
     }
@@ -222,7 +226,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
     for (int j = 0; j < T::rank; ++j) {
       const float b = w[col * T::w_stride + j];
       SLM_LORA_UNROLL
-      for (int i = 0; i < T::rows / 8; ++i) sum[i] += low[(group + 8 * i) * T::low_stride + j] * b;
+      for (int i = 0; i < T::rows / 8; ++i) sum[i] += low[(group + 8 * i) * low_stride + j] * b;
     }
     const std::int64_t c = c0 + col;
     SLM_LORA_UNROLL_1  // with dropout each row hashes: not worth 8 copies of that code
@@ -260,6 +264,7 @@ struct WeightGradParams {
 // them up.
 template <typename T, typename In>
 __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_kernel(WeightGradParams p) {
+  static_assert(T::weight_grad_bytes <= 48 * 1024, "static shared memory");
   SLM_SHARED(float, act, T::act_stride * T::bk);
   SLM_SHARED(float, w, T::w_stride * T::bk);
   const bool for_db = blockIdx.x < p.db_blocks;
@@ -335,7 +340,7 @@ std::int64_t split_count(std::int64_t m, std::int64_t n, std::int64_t k) {
 void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r, const char* what) {
   SLM_CHECK(m >= 0 && n >= 1 && k >= 1 && r >= 1 && r <= k_max_rank && m < (std::int64_t{1} << 40), "internal: ",
             what, " called with M ", m, ", N ", n, ", K ", k, ", r ", r,
-            "; needs M >= 0, N, K >= 1 and 1 <= r <= 64 (a larger lora.rank runs on the CPU backend only)");
+            "; needs M >= 0, N, K >= 1 and 1 <= r <= 128 (a larger lora.rank runs on the CPU backend only)");
 }
 
 template <typename T, typename In>
@@ -348,13 +353,16 @@ void launch_rows_with(const RowsParams& p, bool forward, cudaStream_t stream) {
   }
 }
 
-// 64-row blocks once there are enough of them to fill a large GPU, 32-row blocks before.
+// 64-row blocks once there are enough of them to fill a large GPU, 32-row blocks before; rank 128
+// takes 32-row blocks always (64 would need more than 48 KiB of static shared memory).
 template <typename T, typename In>
 void launch_rows(const RowsParams& p, bool forward, LoraRowTile tile, cudaStream_t stream) {
   if (tile == LoraRowTile::automatic) {
     tile = (p.m + 63) / 64 < k_target_blocks ? LoraRowTile::rows32 : LoraRowTile::rows64;
   }
-  if (tile == LoraRowTile::rows32) {
+  if constexpr (T::rank > 64) {
+    launch_rows_with<LoraTraits<T::rank, 32>, In>(p, forward, stream);
+  } else if (tile == LoraRowTile::rows32) {
     launch_rows_with<LoraTraits<T::rank, 32>, In>(p, forward, stream);
   } else {
     launch_rows_with<LoraTraits<T::rank, 64>, In>(p, forward, stream);
@@ -383,8 +391,10 @@ void with_tile_and_input(std::int64_t r, LoraInput input, F&& f) {
     with_input(LoraTraits<16>{});
   } else if (r <= 32) {
     with_input(LoraTraits<32>{});
-  } else {
+  } else if (r <= 64) {
     with_input(LoraTraits<64>{});
+  } else {
+    with_input(LoraTraits<128>{});
   }
 }
 

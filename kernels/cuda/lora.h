@@ -9,7 +9,7 @@
 // Does not hold: the frozen path, DoRA's magnitudes, merging, allocation, bf16 adapters or
 // bf16 outputs.
 //
-// Letters: M tokens, K input features, N output features, r the adapter rank (1..64).
+// Letters: M tokens, K input features, N output features, r the adapter rank (1..128).
 // A is lora_A.weight [r, K], B is lora_B.weight [N, r] (PEFT's shapes), scale = alpha / r (or
 // alpha / sqrt(r) with rsLoRA). All matrices row-major and dense (leading dimension = width).
 //
@@ -32,7 +32,7 @@ namespace slm::cuda {
 enum class LoraInput { f32, bf16 };
 
 // Rows of x (forward) or dy (backward) per block of the row kernels: 32 while 64-row blocks would
-// not fill a large GPU (automatic), or fixed (tests take both).
+// not fill a large GPU (automatic), or fixed (tests take both; rank > 64 always takes 32).
 enum class LoraRowTile { automatic, rows32, rows64 };
 
 // The in-kernel dropout hash. `base` is the per-(micro-batch, layer, slot) value the CPU step
@@ -99,7 +99,7 @@ struct LoraBackwardParams {
 // Floats of workspace lora_backward can use to split M (0: it would not split these shapes).
 std::int64_t lora_backward_workspace_floats(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r);
 
-// Both enqueued on `stream`. Any M >= 0, N, K >= 1, 1 <= r <= 64.
+// Both enqueued on `stream`. Any M >= 0, N, K >= 1, 1 <= r <= 128.
 void lora_forward(const LoraForwardParams& p, cudaStream_t stream);
 void lora_backward(const LoraBackwardParams& p, cudaStream_t stream);
 
