@@ -1,19 +1,20 @@
 // lora.cu — fused LoRA forward and backward kernels, fp32 SIMT tiles (at ranks 1..128 the
 // low-rank products are bound by memory, not by arithmetic; no tensor cores needed).
 //
-// Three kernels, all built from one tile vocabulary (a [BK, 64] strip of activations times a
-// [BK, R] strip of an adapter matrix into a 64 x R register tile, R the rank rounded up to 8, 16,
-// 32 or 64 and zero-padded):
-//   lora_rows_kernel<Forward = true>:  per 32 or 64 rows, xa = (x * mask) A^T (reduced over K), kept in
-//       shared memory and written out, then y += scale * xa B^T over all N columns;
-//   lora_rows_kernel<Forward = false>: per 32 or 64 rows, g = dy B (reduced over N), written out, then
-//       dx += scale * (g A) * mask over all K columns;
-//   lora_weight_grad_kernel: per 64 columns of db (of N) or of da (of K), db += scale * dy^T xa or
-//       da += scale * g^T (x * mask), each reducing over all M rows in order.
+// Three kernels (and a small fourth), all built from one tile vocabulary: a [BK, Rows] strip of
+// activations times a [BK, R] strip of an adapter matrix into a Rows x R register tile, R the rank
+// rounded up to 8, 16, 32, 64 or 128 and zero-padded, Rows 32 or 64:
+//   lora_rows_kernel<Forward = true>:  per block of rows, xa = (x * mask) A^T (reduced over K),
+//       kept in shared memory and written out, then y += scale * xa B^T over all N columns;
+//   lora_rows_kernel<Forward = false>: per block of rows, g = dy B (reduced over N), written out,
+//       then dx += scale * (g A) * mask over all K columns;
+//   lora_weight_grad_kernel: per 64 columns of db (of N) or of da (of K), db += scale * dy^T xa
+//       or da += scale * g^T (x * mask), reducing over all of M in order, or over one range of M
+//       into a workspace that lora_reduce_splits_kernel adds up in order.
 // Dropout masks come from the caller's buffer or from the CPU step's counter-based hash, computed
 // where x is read. x and dy are read as fp32 or bf16 (converted to fp32 where they are loaded into
 // shared memory). Does not hold: the CPU twin (kernels/cpu/lora.cpp), bf16 adapters or outputs,
-// vectorized or cp.async loads.
+// vectorized or cp.async loads, fusion into the base GEMM's epilogue.
 #include "kernels/cuda/lora.h"
 
 #include <cuda_bf16.h>
@@ -46,16 +47,17 @@ struct LoraTraits {
   static constexpr int rank = R;
   static constexpr int threads = 256;
   // ptxas (CUDA 13) aimed at 64 registers without a minimum and spilled at R = 64; 2 blocks of
-  // 256 threads allow 128 (80-86 used).
+  // 256 threads allow 128 (66-121 used, no spills).
   static constexpr int min_blocks = 2;
   static constexpr int rows = Rows;  // rows of the reduction tile (tokens, or db/da columns)
   static constexpr int tm = Rows / 32;
-  static constexpr int bk = 32;    // reduction depth per shared strip; also the sweep's chunk width
+  static constexpr int bk = 32;      // reduction depth per shared strip; also the sweep's chunk width
   static constexpr int tn = R / 8;
   static constexpr int act_stride = rows + 1;  // act[kk][row]: odd stride, transposing stores
   static constexpr int w_stride = R + 1;       // w[kk][j] and w[col][j]: odd stride
   static_assert(R % 8 == 0 && R >= 8 && R <= 128, "rank tile 8, 16, 32, 64 or 128");
-  static_assert((rows == 32 || rows == 64) && threads == 32 * 8, "reduction tile: 32 x 8 threads, 1 or 2 rows each");
+  static_assert((rows == 32 || rows == 64) && threads == 32 * 8,
+                "reduction tile: 32 x 8 threads, 1 or 2 rows each");
   static_assert(bk == 32 && rows % (threads / 32) == 0, "sweep: a warp per 32-column row group");
   // Static shared memory of the weight-gradient kernel; the row kernels add low[rows][R + 4]
   // (checked there, so rank 128 can name a 64-row type for the weight gradients while its row

@@ -50,7 +50,8 @@ LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p);
 
 // y[M, N] += scale * xa[M, r] B[N, r]^T, where xa = (x[M, K] * mask) A[r, K]^T.
 // Accumulates onto y; overwrites xa, which the caller keeps for lora_backward. One kernel: each
-// block takes 32 or 64 rows of x once, forms their xa in shared memory and sweeps y's columns with it.
+// block takes 32 or 64 rows of x once, forms their xa in shared memory and sweeps y's columns
+// with it, so x A^T is computed once and y is read and written once.
 struct LoraForwardParams {
   float* y = nullptr;         // [M, N]   +=
   const void* x = nullptr;    // [M, K]   float or __nv_bfloat16 (input)
