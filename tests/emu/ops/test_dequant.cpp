@@ -1,11 +1,9 @@
 // test_dequant.cpp — the CUDA dequantization (kernels/cuda/dequant.h) of Q4_0, Q4_1, Q5_0, Q5_1,
 // Q8_0 and Q2_K .. Q6_K under the emulation harness: fp32 bit for bit against
-// checkpoints/gguf_quants.cpp's dequantizers (copied below), bf16 as that value rounded to nearest
+// checkpoints/gguf_quants.h's dequantize (what the model loader uses), bf16 as that value rounded to nearest
 // even, on one block, a few blocks and many (also with threads looping by grid-stride), from a
 // misaligned source, with fp16 scales that are zero, negative zero, subnormal, the largest finite
 // and infinite.
-// The reference is a copy because test_cuda_ops links the kernels (slm_kernels_cpu, slm_cuda_emu)
-// and not slm_checkpoints, where slm::dequantize lives.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <cmath>
 #include <cstdint>
@@ -13,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "checkpoints/gguf_quants.h"
 #include "kernels/cuda/dequant.h"
 #include "tests/emu/emu_test_util.h"
 #include "train/core/error.h"
@@ -22,192 +21,27 @@ namespace {
 using slm::cuda::QuantType;
 using u8 = std::uint8_t;
 
-float half_at(const u8* p) {
-  std::uint16_t h;
-  std::memcpy(&h, p, 2);
-  return slm::emu::half_bits_to_float(h);  // mirrors checkpoints/dtype.h's fp16_to_fp32
-}
-
-// checkpoints/gguf_quants.cpp's dequantizers, verbatim (built, like that file, without FMA
-// contraction: this test is compiled for baseline x86-64, which has no FMA).
-void dequant_q4_0(const u8* b, float* y) {
-  const float d = half_at(b);
-  const u8* qs = b + 2;
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>((qs[j] & 0xF) - 8);
-    y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
-  }
-}
-
-void dequant_q4_1(const u8* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  const u8* qs = b + 4;
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>(qs[j] & 0xF) + m;
-    y[j + 16] = d * static_cast<float>(qs[j] >> 4) + m;
-  }
-}
-
-// The 32 5-bit values of a Q5_0/Q5_1 block, as ints in output order.
-void unpack_q5(const u8* qh_bytes, const u8* qs, int* q) {
-  std::uint32_t qh;
-  std::memcpy(&qh, qh_bytes, 4);
-  for (int j = 0; j < 16; ++j) {
-    q[j] = (qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4);
-    q[j + 16] = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
-  }
-}
-
-void dequant_q5_0(const u8* b, float* y) {
-  const float d = half_at(b);
-  int q[32];
-  unpack_q5(b + 2, b + 6, q);
-  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j] - 16);
-}
-
-void dequant_q5_1(const u8* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  int q[32];
-  unpack_q5(b + 4, b + 8, q);
-  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j]) + m;
-}
-
-void dequant_q8_0(const u8* b, float* y) {
-  const float d = half_at(b);
-  const auto* x = reinterpret_cast<const std::int8_t*>(b + 2);
-  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(x[j]) * d;
-}
-
-void dequant_q2_k(const u8* b, float* y) {
-  const u8* scales = b;
-  const u8* qs = b + 16;
-  const float d = half_at(b + 80), dmin = half_at(b + 82);
-  for (int h = 0; h < 2; ++h) {
-    for (int s = 0; s < 4; ++s) {
-      for (int half = 0; half < 2; ++half) {  // two sub-blocks of 16 per 32 elements
-        const int e0 = h * 128 + s * 32 + half * 16;
-        const u8 sc = scales[e0 / 16];
-        const float dl = d * static_cast<float>(sc & 0xF);
-        const float ml = dmin * static_cast<float>(sc >> 4);
-        for (int l = 0; l < 16; ++l) {
-          const int q = (qs[h * 32 + half * 16 + l] >> (2 * s)) & 3;
-          y[e0 + l] = dl * static_cast<float>(q) - ml;
-        }
-      }
-    }
-  }
-}
-
-// The 16 signed 6-bit scales of a Q3_K block (already minus 32).
-void q3_k_scales(const u8* s, int* out) {
-  for (int k = 0; k < 16; ++k) {
-    const int low = k < 8 ? (s[k] & 0xF) : (s[k - 8] >> 4);
-    const int high = (s[8 + k % 4] >> (2 * (k / 4))) & 3;
-    out[k] = (low | (high << 4)) - 32;
-  }
-}
-
-void dequant_q3_k(const u8* b, float* y) {
-  const u8* hmask = b;
-  const u8* qs = b + 32;
-  const float d = half_at(b + 108);
-  int sc[16];
-  q3_k_scales(b + 96, sc);
-  for (int g = 0; g < 16; ++g) {
-    const float dl = d * static_cast<float>(sc[g]);
-    const int e0 = g * 16, h = e0 / 128, s = (e0 % 128) / 32, bit = e0 / 32;
-    for (int l = e0 % 32; l < e0 % 32 + 16; ++l) {
-      const int low = (qs[h * 32 + l] >> (2 * s)) & 3;
-      const int high_clear = ((hmask[l] >> bit) & 1) ^ 1;  // subtract 4 when the bit is 0
-      y[bit * 32 + l] = dl * static_cast<float>(low - (high_clear << 2));
-    }
-  }
-}
-
-// The 8 6-bit scales and mins of a Q4_K/Q5_K block from its 12 packed bytes.
-void k_scale_min(const u8* s, int* sc, int* mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    mn[j] = s[j + 4] & 63;
-    sc[j + 4] = (s[8 + j] & 0xF) | ((s[j] >> 2) & 0x30);
-    mn[j + 4] = (s[8 + j] >> 4) | ((s[j + 4] >> 2) & 0x30);
-  }
-}
-
-void dequant_q4_k(const u8* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  int sc[8], mn[8];
-  k_scale_min(b + 4, sc, mn);
-  const u8* qs = b + 16;
-  for (int j = 0; j < 8; ++j) {  // sub-block j: nibble (j % 2) of qs[(j / 2) * 32 + l]
-    const float dj = d * static_cast<float>(sc[j]);
-    const float mj = dmin * static_cast<float>(mn[j]);
-    const u8* q = qs + (j / 2) * 32;
-    const int shift = 4 * (j % 2);
-    for (int l = 0; l < 32; ++l)
-      y[j * 32 + l] = dj * static_cast<float>((q[l] >> shift) & 0xF) - mj;
-  }
-}
-
-void dequant_q5_k(const u8* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  int sc[8], mn[8];
-  k_scale_min(b + 4, sc, mn);
-  const u8* qh = b + 16;
-  const u8* qs = b + 48;
-  for (int j = 0; j < 8; ++j) {  // sub-block j: as Q4_K, plus bit j of qh[l] as bit 4
-    const float dj = d * static_cast<float>(sc[j]);
-    const float mj = dmin * static_cast<float>(mn[j]);
-    const u8* q = qs + (j / 2) * 32;
-    const int shift = 4 * (j % 2);
-    for (int l = 0; l < 32; ++l) {
-      const int v = ((q[l] >> shift) & 0xF) | (((qh[l] >> j) & 1) << 4);
-      y[j * 32 + l] = dj * static_cast<float>(v) - mj;
-    }
-  }
-}
-
-void dequant_q6_k(const u8* b, float* y) {
-  const u8* ql = b;
-  const u8* qh = b + 128;
-  const auto* scales = reinterpret_cast<const std::int8_t*>(b + 192);
-  const float d = half_at(b + 208);
-  for (int g = 0; g < 16; ++g) {
-    const float dg = d * static_cast<float>(scales[g]);
-    const int e0 = g * 16, h = e0 / 128;
-    const int t = (e0 % 128) / 32;  // 2-bit field of qh
-    const int s = (e0 % 128) / 64;  // nibble of ql
-    for (int i = 0; i < 16; ++i) {
-      const int e = e0 + i, l = e % 32, m = e % 64;
-      const int low = (ql[h * 64 + m] >> (4 * s)) & 0xF;
-      const int high = (qh[h * 32 + l] >> (2 * t)) & 3;
-      y[e] = dg * static_cast<float>((low | (high << 4)) - 32);
-    }
-  }
-}
-
-using BlockFn = void (*)(const u8* block, float* out);
-
-BlockFn reference_block(QuantType type) {
+// The GGML type of a QuantType (their on-disk numbers are the same).
+slm::GgmlType ggml_type(QuantType type) {
   switch (type) {
-    case QuantType::q4_0: return dequant_q4_0;
-    case QuantType::q4_1: return dequant_q4_1;
-    case QuantType::q5_0: return dequant_q5_0;
-    case QuantType::q5_1: return dequant_q5_1;
-    case QuantType::q8_0: return dequant_q8_0;
-    case QuantType::q2_k: return dequant_q2_k;
-    case QuantType::q3_k: return dequant_q3_k;
-    case QuantType::q4_k: return dequant_q4_k;
-    case QuantType::q5_k: return dequant_q5_k;
-    case QuantType::q6_k: return dequant_q6_k;
+    case QuantType::q4_0: return slm::GgmlType::Q4_0;
+    case QuantType::q4_1: return slm::GgmlType::Q4_1;
+    case QuantType::q5_0: return slm::GgmlType::Q5_0;
+    case QuantType::q5_1: return slm::GgmlType::Q5_1;
+    case QuantType::q8_0: return slm::GgmlType::Q8_0;
+    case QuantType::q2_k: return slm::GgmlType::Q2_K;
+    case QuantType::q3_k: return slm::GgmlType::Q3_K;
+    case QuantType::q4_k: return slm::GgmlType::Q4_K;
+    case QuantType::q5_k: return slm::GgmlType::Q5_K;
+    case QuantType::q6_k: return slm::GgmlType::Q6_K;
   }
-  return nullptr;
+  return slm::GgmlType::F32;
 }
 
+// The reference: the loader's own dequantizer (bit-exact with PyPI gguf, test_gguf).
 std::vector<float> reference(QuantType type, const u8* blocks, std::int64_t n) {
   std::vector<float> y(static_cast<std::size_t>(n));
-  const std::int64_t bytes = slm::cuda::quant_block_bytes(type), per = slm::cuda::quant_block_elements(type);
-  for (std::int64_t b = 0; b < n / per; ++b) reference_block(type)(blocks + b * bytes, y.data() + b * per);
+  slm::dequantize(ggml_type(type), blocks, y.data(), n);
   return y;
 }
 
