@@ -2,20 +2,21 @@
 // cores, in three deterministic kernels (no atomics; each output element has one writer):
 //
 //   delta_kernel  delta[t, h] = sum_e dout * out (fp32), one thread per (token, head).
-//   dkdv_kernel   grid (ceil(max_doc_len / BK), n_docs, G * splits): BK keys of one kv head; each warp owns
-//                 16 keys and keeps their dK and dV (16 x E fp32 each) in registers while Q / dO
-//                 tiles of BQ queries of every query head of the group stream through a cp.async
-//                 ring. Per tile, with keys as rows:
-//                   S^T = K Q^T, P^T = exp2(S^T * scale * log2 e - lse * log2 e) (masked to 0),
+//   dkdv_kernel   grid (ceil(max_doc_len / BK), n_docs, G * splits): BK keys of one kv head; each
+//                 warp owns 16 keys and keeps their dK and dV (16 x E fp32 each) in registers
+//                 while Q / dO tiles of BQ queries of every query head of the group stream
+//                 through a cp.async ring. Per tile, with keys as rows:
+//                   S^T = K Q^T, P^T = exp2(fma(S^T, scale log2 e, -lse log2 e)) (masked to 0),
 //                   dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T - delta), dK += dS^T Q.
-//   dq_kernel     grid (ceil(max_doc_len / BQ), n_docs, H * splits): BQ queries of one head, each warp 16
-//                 of them with dQ in registers, K / V tiles of BK keys through a cp.async ring:
-//                   S = Q K^T, P, dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+//   dq_kernel     grid (ceil(max_doc_len / BQ), n_docs, H * splits): BQ queries of one head, each
+//                 warp 16 of them with dQ in registers, K / V tiles of BK keys through a cp.async
+//                 ring:  S = Q K^T, P, dP = dO V^T, dS = P (dP - delta), dQ += dS K.
 // For E = 256 (splits = 2) each block accumulates and writes half of the gradients' columns and
 // recomputes S and dP over all of E: 256 fp32 accumulators per thread would not fit.
 // dK and dQ are scaled by `scale` when written. P and dS enter the mma rounded to the input type,
-// as in FlashAttention-2. Letters as in attention.cu; i query and j key positions inside the
-// block's document of length L.
+// as in FlashAttention-2, or with exact_probabilities as three rounded pieces each (Parts = 3,
+// about fp32 accuracy, 3x the work of those products; the tests' check on everything else).
+// Letters as in attention.cu; i query and j key positions inside the block's document of length L.
 // Does not hold: the public declaration (attention_backward.h); shared tile helpers
 // (attention_tiles.cuh); PTX (ptx.cuh).
 #include "kernels/cuda/attention_backward.h"
@@ -95,6 +96,20 @@ __global__ void __launch_bounds__(128) delta_kernel(AttentionBackwardParams p) {
   p.delta[row] = sum;
 }
 
+// acc (16 x EOut, columns e_base ..) += a (16 x 16) * the tile's rows kk * 16 .. + 15, columns
+// e_base .. (a tile stored [k][e] at element at0: ldmatrix .trans).
+template <class T, class Elem, class Tile>
+__device__ __forceinline__ void mma_rows_by_tile(float (&acc)[T::e_tiles][4], const std::uint32_t (&a)[4], Tile smem,
+                                                 int at0, int kk, int e_base) {
+  SLM_UNROLL
+  for (int ei = 0; ei < T::e_tiles; ei += 2) {
+    std::uint32_t b0[2], b1[2];
+    load_b_kn(b0, b1, smem, at0, T::lds, kk * 16, e_base + ei * 8);
+    ElemOps<Elem>::mma(acc[ei], a, b0);
+    ElemOps<Elem>::mma(acc[ei + 1], a, b1);
+  }
+}
+
 // ---- dK, dV ------------------------------------------------------------------------------------
 
 // Ring slot contents for tile n of a dkdv block: Q and dO rows of query head `head` from q0, and
@@ -117,7 +132,7 @@ __device__ __forceinline__ void load_query_tile(Tile smem, Stats stats, int slot
 }
 
 // One Q / dO tile against this warp's 16 keys (rows kw0 ..): dK and dV accumulate.
-template <class T, class Elem, class Tile, class Stats>
+template <class T, class Elem, int Parts, class Tile, class Stats>
 __device__ __forceinline__ void dkdv_tile(Tile smem, Stats stats, int slot, int kw0, int q0, int len, bool masked,
                                           int window, float scale_log2, int e_base, float (&dk)[T::e_tiles][4],
                                           float (&dv)[T::e_tiles][4]) {
@@ -153,23 +168,26 @@ __device__ __forceinline__ void dkdv_tile(Tile smem, Stats stats, int slot, int 
     }
   SLM_UNROLL
   for (int kk = 0; kk < T::Cols / 16; ++kk) {  // dV += P^T dO, dK += dS^T Q
-    std::uint32_t pa[4], dsa[4];
-    a_from_accumulators<Elem>(pa, st[2 * kk], st[2 * kk + 1]);
-    a_from_accumulators<Elem>(dsa, dpt[2 * kk], dpt[2 * kk + 1]);
-    SLM_UNROLL
-    for (int ei = 0; ei < T::e_tiles; ei += 2) {
-      std::uint32_t b0[2], b1[2];
-      load_b_kn(b0, b1, smem, do_at, T::lds, kk * 16, e_base + ei * 8);
-      ElemOps<Elem>::mma(dv[ei], pa, b0);
-      ElemOps<Elem>::mma(dv[ei + 1], pa, b1);
-      load_b_kn(b0, b1, smem, q_at, T::lds, kk * 16, e_base + ei * 8);
-      ElemOps<Elem>::mma(dk[ei], dsa, b0);
-      ElemOps<Elem>::mma(dk[ei + 1], dsa, b1);
+    if constexpr (Parts == 1) {
+      std::uint32_t pa[4], dsa[4];
+      a_from_accumulators<Elem>(pa, st[2 * kk], st[2 * kk + 1]);
+      a_from_accumulators<Elem>(dsa, dpt[2 * kk], dpt[2 * kk + 1]);
+      mma_rows_by_tile<T, Elem>(dv, pa, smem, do_at, kk, e_base);
+      mma_rows_by_tile<T, Elem>(dk, dsa, smem, q_at, kk, e_base);
+    } else {
+      SLM_NO_UNROLL  // unrolled, the pieces' loads are hoisted together and registers run out
+      for (int part = 0; part < Parts; ++part) {
+        std::uint32_t pa[4], dsa[4];
+        a_piece_from_accumulators<Elem>(pa, st[2 * kk], st[2 * kk + 1]);
+        a_piece_from_accumulators<Elem>(dsa, dpt[2 * kk], dpt[2 * kk + 1]);
+        mma_rows_by_tile<T, Elem>(dv, pa, smem, do_at, kk, e_base);
+        mma_rows_by_tile<T, Elem>(dk, dsa, smem, q_at, kk, e_base);
+      }
     }
   }
 }
 
-template <class T, class Elem>
+template <class T, class Elem, int Parts>
 __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParams p) {
   auto smem = dynamic_shared<Elem>();  // K [Rows][lds], V [Rows][lds], Q ring, dO ring [Stages][Cols][lds]
   SLM_SHARED(float, stats, T::Stages * 2 * T::Cols);  // [Stages][lse log2, delta][Cols]
@@ -203,7 +221,7 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
     const int q0 = kv0 + (n % q_tiles) * T::Cols, q_last = q0 + T::Cols - 1;
     if (q_last < kw0 || (p.window > 0 && q0 - kw_last >= p.window)) continue;  // warp-uniform
     const bool masked = q0 < kw_last || q_last >= doc.len || (p.window > 0 && q_last - kw0 >= p.window);
-    dkdv_tile<T, Elem>(smem, stats, n % T::Stages, kw0, q0, doc.len, masked, p.window, scale_log2, e_base, dk, dv);
+    dkdv_tile<T, Elem, Parts>(smem, stats, n % T::Stages, kw0, q0, doc.len, masked, p.window, scale_log2, e_base, dk, dv);
   }
   ptx::cp_async_wait<0>();
   SLM_UNROLL
@@ -226,7 +244,7 @@ __global__ void __launch_bounds__(T::threads) dkdv_kernel(AttentionBackwardParam
 
 // One K / V tile against this warp's 16 queries (rows qw0 ..): dQ accumulates. lse2 and delta are
 // this lane's rows g and g + 8.
-template <class T, class Elem, class Tile>
+template <class T, class Elem, int Parts, class Tile>
 __device__ __forceinline__ void dq_tile(Tile smem, int slot, int qw0, int kv0, int len, bool masked, int window,
                                         float scale_log2, int e_base, const float (&lse2)[2], const float (&delta)[2],
                                         float (&dq)[T::e_tiles][4]) {
@@ -261,14 +279,17 @@ __device__ __forceinline__ void dq_tile(Tile smem, int slot, int qw0, int kv0, i
     }
   SLM_UNROLL
   for (int kk = 0; kk < T::Cols / 16; ++kk) {  // dQ += dS K
-    std::uint32_t dsa[4];
-    a_from_accumulators<Elem>(dsa, dp[2 * kk], dp[2 * kk + 1]);
-    SLM_UNROLL
-    for (int ei = 0; ei < T::e_tiles; ei += 2) {
-      std::uint32_t b0[2], b1[2];
-      load_b_kn(b0, b1, smem, k_at, T::lds, kk * 16, e_base + ei * 8);
-      ElemOps<Elem>::mma(dq[ei], dsa, b0);
-      ElemOps<Elem>::mma(dq[ei + 1], dsa, b1);
+    if constexpr (Parts == 1) {
+      std::uint32_t dsa[4];
+      a_from_accumulators<Elem>(dsa, dp[2 * kk], dp[2 * kk + 1]);
+      mma_rows_by_tile<T, Elem>(dq, dsa, smem, k_at, kk, e_base);
+    } else {
+      SLM_NO_UNROLL
+      for (int part = 0; part < Parts; ++part) {
+        std::uint32_t dsa[4];
+        a_piece_from_accumulators<Elem>(dsa, dp[2 * kk], dp[2 * kk + 1]);
+        mma_rows_by_tile<T, Elem>(dq, dsa, smem, k_at, kk, e_base);
+      }
     }
   }
 }
@@ -284,7 +305,7 @@ __device__ __forceinline__ void load_kv_tile(Tile smem, int slot,
                         static_cast<const Elem*>(p.v) + offset, stride, kv0, doc.len);
 }
 
-template <class T, class Elem>
+template <class T, class Elem, int Parts>
 __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams p) {
   auto smem = dynamic_shared<Elem>();  // Q [Rows][lds], dO [Rows][lds], K ring, V ring [Stages][Cols][lds]
   const Doc doc = block_doc(p);
@@ -325,7 +346,7 @@ __global__ void __launch_bounds__(T::threads) dq_kernel(AttentionBackwardParams 
     const int kv0 = (first_tile + n) * T::Cols;
     if (kv0 > qw_last || (p.window > 0 && kv0 + T::Cols - 1 <= qw0 - p.window)) continue;  // warp-uniform
     const bool masked = kv0 + T::Cols - 1 > qw0 || kv0 + T::Cols > doc.len || (p.window > 0 && qw_last - kv0 >= p.window);
-    dq_tile<T, Elem>(smem, n % T::Stages, qw0, kv0, doc.len, masked, p.window, scale_log2, e_base, lse2, delta, dq);
+    dq_tile<T, Elem, Parts>(smem, n % T::Stages, qw0, kv0, doc.len, masked, p.window, scale_log2, e_base, lse2, delta, dq);
   }
   ptx::cp_async_wait<0>();
   SLM_UNROLL
@@ -351,20 +372,30 @@ void launch_tiled(Kernel kernel, const AttentionBackwardParams& p, int heads, cu
   launch(kernel, grid, dim3(T::threads), T::shared_bytes, stream, p);
 }
 
-template <class Elem, int E>
+template <class Elem, int E, int Parts>
 void backward_kernels(const AttentionBackwardParams& p, cudaStream_t stream) {
   const long long rows = static_cast<long long>(p.t) * p.h;
   launch(delta_kernel<Elem>, dim3(static_cast<unsigned>((rows + 127) / 128)), dim3(128), 0, stream, p);
-  launch_tiled<DkdvTraits<E>>(dkdv_kernel<DkdvTraits<E>, Elem>, p, p.g * DkdvTraits<E>::splits, stream);
-  launch_tiled<DqTraits<E>>(dq_kernel<DqTraits<E>, Elem>, p, p.h * DqTraits<E>::splits, stream);
+  launch_tiled<DkdvTraits<E>>(dkdv_kernel<DkdvTraits<E>, Elem, Parts>, p, p.g * DkdvTraits<E>::splits, stream);
+  launch_tiled<DqTraits<E>>(dq_kernel<DqTraits<E>, Elem, Parts>, p, p.h * DqTraits<E>::splits, stream);
+}
+
+template <class Elem, int E>
+void backward_kernels(const AttentionBackwardParams& p, bool exact, cudaStream_t stream) {
+  if constexpr (E <= 128) {
+    exact ? backward_kernels<Elem, E, 3>(p, stream) : backward_kernels<Elem, E, 1>(p, stream);
+  } else {  // the dQ kernel spills with three pieces at E = 256
+    SLM_CHECK(!exact, "attention backward: exact_probabilities is offered for head dims 64 and 128, not ", E);
+    backward_kernels<Elem, E, 1>(p, stream);
+  }
 }
 
 template <class Elem>
-void dispatch_head_dim(const AttentionBackwardParams& p, cudaStream_t stream) {
+void dispatch_head_dim(const AttentionBackwardParams& p, bool exact, cudaStream_t stream) {
   switch (p.e) {
-    case 64: backward_kernels<Elem, 64>(p, stream); break;
-    case 128: backward_kernels<Elem, 128>(p, stream); break;
-    case 256: backward_kernels<Elem, 256>(p, stream); break;
+    case 64: backward_kernels<Elem, 64>(p, exact, stream); break;
+    case 128: backward_kernels<Elem, 128>(p, exact, stream); break;
+    case 256: backward_kernels<Elem, 256>(p, exact, stream); break;
     default: SLM_CHECK(false, "attention backward: head_dim ", p.e, " is not supported by the CUDA kernels (64, 128 or 256)");
   }
 }
@@ -373,7 +404,8 @@ bool aligned16(const void* x) { return reinterpret_cast<std::uintptr_t>(x) % 16 
 
 }  // namespace
 
-void attention_backward(const AttentionBackwardParams& p, AttentionInput type, cudaStream_t stream) {
+void attention_backward(const AttentionBackwardParams& p, AttentionInput type, cudaStream_t stream,
+                        bool exact_probabilities) {
   SLM_CHECK(p.g > 0 && p.h > 0 && p.h % p.g == 0, "attention backward: ", p.h,
             " query heads are not a multiple of ", p.g, " kv heads");
   SLM_CHECK(p.window >= 0, "attention backward: sliding window ", p.window, " is negative; use 0 for none");
@@ -388,8 +420,8 @@ void attention_backward(const AttentionBackwardParams& p, AttentionInput type, c
             "attention backward: q, k, v, out and dout must be 16-byte aligned (the arenas' alignment)");
   if (p.t == 0 || p.max_doc_len == 0) return;
   switch (type) {
-    case AttentionInput::bf16: dispatch_head_dim<__nv_bfloat16>(p, stream); break;
-    case AttentionInput::f16: dispatch_head_dim<__half>(p, stream); break;
+    case AttentionInput::bf16: dispatch_head_dim<__nv_bfloat16>(p, exact_probabilities, stream); break;
+    case AttentionInput::f16: dispatch_head_dim<__half>(p, exact_probabilities, stream); break;
   }
 }
 

@@ -41,6 +41,11 @@ struct AttentionBackwardParams {
 // over the queries and the query heads that see them), then dq (a block per BM queries of one
 // head, looping over keys). Every output element is written by one thread: bitwise repeatable.
 // Throws slm::Error for unsupported shapes or misaligned pointers.
-void attention_backward(const AttentionBackwardParams& p, AttentionInput type, cudaStream_t stream);
+// exact_probabilities, as AttentionParams::exact_probabilities: P and dS enter their products as
+// three rounded pieces (about fp32 accuracy, 3x the work of those products) instead of rounded
+// once; head dims 64 and 128 only. (An argument, not a Params field: one more field in the kernels' by-value parameter made
+// ptxas spill the head-dim-256 dQ kernel.)
+void attention_backward(const AttentionBackwardParams& p, AttentionInput type, cudaStream_t stream,
+                        bool exact_probabilities = false);
 
 }  // namespace slm::cuda

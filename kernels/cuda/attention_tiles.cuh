@@ -58,7 +58,8 @@ __device__ __forceinline__ std::uint32_t pack_rounded(float& lo, float& hi) {
   return static_cast<std::uint32_t>(ab) | (static_cast<std::uint32_t>(bb) << 16);
 }
 
-// The A fragment (16 x 16) made of two accumulator tiles: c_lo columns 0-7, c_hi columns 8-15.
+// The A fragment (16 x 16) made of two accumulator tiles, c_lo columns 0-7 and c_hi columns 8-15,
+// rounded to Elem.
 template <class Elem>
 __device__ __forceinline__ void a_from_accumulators(std::uint32_t (&a)[4], const float (&c_lo)[4],
                                                     const float (&c_hi)[4]) {
@@ -67,6 +68,22 @@ __device__ __forceinline__ void a_from_accumulators(std::uint32_t (&a)[4], const
   a[1] = pack_rounded<Elem>(x[2], x[3]);  // row g + 8
   a[2] = pack_rounded<Elem>(x[4], x[5]);  // row g, cols 8 + 2t..
   a[3] = pack_rounded<Elem>(x[6], x[7]);  // row g + 8
+}
+
+// The same, and c_lo and c_hi keep what the rounding left out, so calling it again yields the
+// next, smaller piece (P = hi + mid + lo).
+template <class Elem>
+__device__ __forceinline__ void a_piece_from_accumulators(std::uint32_t (&a)[4], float (&c_lo)[4], float (&c_hi)[4]) {
+  float x[8] = {c_lo[0], c_lo[1], c_lo[2], c_lo[3], c_hi[0], c_hi[1], c_hi[2], c_hi[3]};
+  a[0] = pack_rounded<Elem>(x[0], x[1]);
+  a[1] = pack_rounded<Elem>(x[2], x[3]);
+  a[2] = pack_rounded<Elem>(x[4], x[5]);
+  a[3] = pack_rounded<Elem>(x[6], x[7]);
+  SLM_UNROLL
+  for (int c = 0; c < 4; ++c) {
+    c_lo[c] -= x[c];
+    c_hi[c] -= x[4 + c];
+  }
 }
 
 // Copies `Rows` rows of T::E elements into a shared tile [Rows][T::lds] at element at0: row r
