@@ -23,6 +23,7 @@
 
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/shared.cuh"
+#include "kernels/dropout_hash.h"
 
 // Unrolling hints for nvcc; g++ (the harness) would warn about the unknown pragma.
 #if defined(__CUDACC__)
@@ -73,20 +74,12 @@ struct Dropout {
   std::int64_t k;        // K, the mask's width
 };
 
-__device__ __forceinline__ std::uint64_t mix64(std::uint64_t x) {  // splitmix64's finalizer
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // The mask value of element (t, c) of [M, K].
 __device__ __forceinline__ float mask_at(const Dropout& d, std::int64_t t, std::int64_t c) {
   const std::int64_t i = t * d.k + c;
   if (d.mask != nullptr) return d.mask[i];
-  if (!d.hash.threshold != 0) return 1.0f;
-  return (mix64(d.hash.base + static_cast<std::uint64_t>(i)) >> 11) < d.hash.threshold ? 0.0f : d.hash.keep;
+  if (d.hash.threshold == 0) return 1.0f;
+  return dropout_drops(d.hash.base, static_cast<std::uint64_t>(i), d.hash.threshold) ? 0.0f : d.hash.keep;
 }
 
 __device__ __forceinline__ float to_f32(float v) { return v; }
@@ -411,7 +404,7 @@ LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p) {
   SLM_CHECK(p >= 0 && p < 1, "internal: lora dropout probability ", p, " outside [0, 1)");
   LoraDropoutHash h;
   h.base = base;
-  h.threshold = static_cast<std::uint64_t>(std::ceil(std::ldexp(p, 53)));  // u < p  <=>  (bits >> 11) < ceil(p 2^53)
+  h.threshold = dropout_threshold(p);
   h.keep = static_cast<float>(1.0 / (1.0 - p));
   return h;
 }

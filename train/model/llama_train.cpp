@@ -2,6 +2,8 @@
 // backward, in the reverse order of the same layer calls.
 #include "train/model/llama_train.h"
 
+#include "kernels/dropout_hash.h"
+
 #include <omp.h>
 
 #include <array>
@@ -91,16 +93,6 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
   for (std::size_t s = 0; s < std::size(scratch); ++s) *scratch[s] = take(scratch_sizes[s]);
 }
 
-namespace {
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-}  // namespace
-
 const float* LoraTrainStep::dropout_mask(std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t k) {
   const double p = adapters_->settings().dropout;
   if (!training_ || p <= 0) return nullptr;
@@ -109,13 +101,10 @@ const float* LoraTrainStep::dropout_mask(std::int64_t l, LinearSlot slot, std::i
     return mask_;
   }
   const float keep = static_cast<float>(1.0 / (1.0 - p));
-  const std::uint64_t base = mix(dropout_seed_ ^ mix(static_cast<std::uint64_t>(micro_batches_) * k_num_slots * 65536 +
-                                                     static_cast<std::uint64_t>(l) * k_num_slots + static_cast<std::uint64_t>(slot)));
+  const std::uint64_t base = dropout_base(dropout_seed_, micro_batches_, l, static_cast<std::int64_t>(slot), k_num_slots);
+  const std::uint64_t threshold = dropout_threshold(p);
 #pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n * k; ++i) {
-    const double u = static_cast<double>(mix(base + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
-    mask_[i] = u < p ? 0.0f : keep;
-  }
+  for (std::int64_t i = 0; i < n * k; ++i) mask_[i] = dropout_drops(base, static_cast<std::uint64_t>(i), threshold) ? 0.0f : keep;
   return mask_;
 }
 

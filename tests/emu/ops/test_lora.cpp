@@ -22,6 +22,7 @@
 
 #include "kernels/cpu/lora.h"
 #include "kernels/cuda/lora.h"
+#include "kernels/dropout_hash.h"
 #include "tests/emu/emu_test_util.h"
 
 namespace {
@@ -55,19 +56,14 @@ std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -1.0f,
   return v;
 }
 
-// The CPU training step's mask (LoraTrainStep::dropout_mask, train/model/llama_train.cpp).
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// The mask by its definition (kernels/dropout_hash.h): u = (mix(base + i) >> 11) * 2^-53 < p,
+// in doubles, where the kernels use the integer form of the same test.
+using slm::dropout_mix;
 std::vector<float> cpu_step_mask(std::uint64_t base, double p, std::int64_t m, std::int64_t k) {
   std::vector<float> mask(static_cast<std::size_t>(m * k));
   const float keep = static_cast<float>(1.0 / (1.0 - p));
   for (std::int64_t i = 0; i < m * k; ++i) {
-    const double u = static_cast<double>(mix(base + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
+    const double u = static_cast<double>(dropout_mix(base + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
     mask[static_cast<std::size_t>(i)] = u < p ? 0.0f : keep;
   }
   return mask;
@@ -130,7 +126,7 @@ struct Case {
     db0 = random_vector(static_cast<std::size_t>(s.n * s.r), seed + 7);
     dx0 = random_vector(mk, seed + 8);
     if (drop != Drop::none) {
-      const std::uint64_t base = mix(0x5eedULL + seed);
+      const std::uint64_t base = dropout_mix(0x5eedULL + seed);
       mask = cpu_step_mask(base, k_dropout_p, s.m, s.k);
       if (drop == Drop::hash) hash = slm::cuda::lora_dropout_hash(base, k_dropout_p);
     }
