@@ -16,15 +16,7 @@
 
 #include "kernels/cuda/ptx.cuh"
 
-// Loops over register fragments must unroll fully, or their arrays move to local memory (the
-// harness build ignores the hint).
-#if defined(__CUDACC__)
-#define SLM_UNROLL _Pragma("unroll")
-#define SLM_NO_UNROLL _Pragma("unroll 1")
-#else
-#define SLM_UNROLL
-#define SLM_NO_UNROLL
-#endif
+#include "kernels/cuda/unroll.cuh"
 
 namespace slm::cuda::attention_tiles {
 

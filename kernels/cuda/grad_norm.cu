@@ -13,15 +13,7 @@
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/shared.cuh"
 
-// Loops over register tiles must unroll fully, or their arrays move to local memory (the
-// harness build ignores the hint; the same definition as attention_tiles.cuh).
-#if !defined(SLM_UNROLL)
-#if defined(__CUDACC__)
-#define SLM_UNROLL _Pragma("unroll")
-#else
-#define SLM_UNROLL
-#endif
-#endif
+#include "kernels/cuda/unroll.cuh"
 
 namespace slm::cuda {
 namespace {

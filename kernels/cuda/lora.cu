@@ -25,16 +25,7 @@
 #include "kernels/cuda/shared.cuh"
 #include "kernels/dropout_hash.h"
 
-// Unrolling hints for nvcc; g++ (the harness) would warn about the unknown pragma.
-#if defined(__CUDACC__)
-#define SLM_LORA_UNROLL _Pragma("unroll")
-#define SLM_LORA_UNROLL_4 _Pragma("unroll 4")
-#define SLM_LORA_UNROLL_1 _Pragma("unroll 1")
-#else
-#define SLM_LORA_UNROLL
-#define SLM_LORA_UNROLL_4
-#define SLM_LORA_UNROLL_1
-#endif
+#include "kernels/cuda/unroll.cuh"
 
 namespace slm::cuda {
 namespace {
@@ -145,15 +136,15 @@ __device__ __forceinline__ void load_rank_major(S w, const float* src, int r, st
 template <typename T, typename S>
 __device__ __forceinline__ void reduce_strip(float (&acc)[T::tm][T::tn], S act, S w) {
   const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
-  SLM_LORA_UNROLL_4
+  SLM_UNROLL_N(4)
   for (int kk = 0; kk < T::bk; ++kk) {
     float a[T::tm];
-    SLM_LORA_UNROLL
+    SLM_UNROLL
     for (int i = 0; i < T::tm; ++i) a[i] = act[kk * T::act_stride + ty + 32 * i];
-    SLM_LORA_UNROLL
+    SLM_UNROLL
     for (int j = 0; j < T::tn; ++j) {
       const float b = w[kk * T::w_stride + tx + 8 * j];
-      SLM_LORA_UNROLL
+      SLM_UNROLL
       for (int i = 0; i < T::tm; ++i) acc[i][j] += a[i] * b;
     }
   }
@@ -196,9 +187,9 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
   }
   {
     const int ty = tid / 8, tx = tid % 8;
-    SLM_LORA_UNROLL
+    SLM_UNROLL
     for (int i = 0; i < T::tm; ++i) {
-      SLM_LORA_UNROLL
+      SLM_UNROLL
       for (int j = 0; j < T::tn; ++j) {
         const int row = ty + 32 * i, col = tx + 8 * j;
         low[row * low_stride + col] = acc[i][j];
@@ -217,14 +208,14 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_rows_kernel(Ro
     }
     __syncthreads();
     float sum[T::rows / 8] = {};
-    SLM_LORA_UNROLL_4
+    SLM_UNROLL_N(4)
     for (int j = 0; j < T::rank; ++j) {
       const float b = w[col * T::w_stride + j];
-      SLM_LORA_UNROLL
+      SLM_UNROLL
       for (int i = 0; i < T::rows / 8; ++i) sum[i] += low[(group + 8 * i) * low_stride + j] * b;
     }
     const std::int64_t c = c0 + col;
-    SLM_LORA_UNROLL_1  // with dropout each row hashes: not worth 8 copies of that code
+    SLM_NO_UNROLL  // with dropout each row hashes: not worth 8 copies of that code
     for (int i = 0; i < T::rows / 8; ++i) {
       const std::int64_t t = row0 + group + 8 * i;
       if (t < p.m && c < p.c2) {
@@ -279,9 +270,9 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) lora_weight_grad_ke
     __syncthreads();
   }
   const int ty = static_cast<int>(threadIdx.x) / 8, tx = static_cast<int>(threadIdx.x) % 8;
-  SLM_LORA_UNROLL
+  SLM_UNROLL
   for (int i = 0; i < T::tm; ++i) {
-    SLM_LORA_UNROLL
+    SLM_UNROLL
     for (int j = 0; j < T::tn; ++j) {
       const std::int64_t c = col0 + ty + 32 * i;
       const int rank_col = tx + 8 * j;
