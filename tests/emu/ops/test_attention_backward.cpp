@@ -35,23 +35,8 @@ using slm::emu::Schedule;
 using slm::emu::testing::ScopedSchedule;
 
 constexpr float k_guard = 12345.0f;
-constexpr int k_guard_elems = 64;
-
-template <class T>
-struct Aligned {
-  explicit Aligned(std::size_t n, T fill) : n(n), data(n + k_guard_elems + 16, fill) {}
-  T* get() {
-    auto p = reinterpret_cast<std::uintptr_t>(data.data());
-    return reinterpret_cast<T*>((p + 15) / 16 * 16);
-  }
-  bool guard_intact(T fill) {
-    for (std::size_t i = n; i < n + k_guard_elems; ++i)
-      if (std::memcmp(&get()[i], &fill, sizeof(T)) != 0) return false;
-    return true;
-  }
-  std::size_t n;
-  std::vector<T> data;
-};
+using slm::emu::testing::Aligned;
+using slm::emu::testing::k_guard_elems;
 
 struct Case {
   int t, h, g, e;
