@@ -96,6 +96,9 @@ logits dora_ref.st --model "$model" --adapter runs/dora/adapter --merge
 logits dora_merged.st --model dora_merged
 same dora_ref.st dora_merged.st "DoRA merged export vs merged in memory"
 
+out=$("$slmtune" export runs/plain --format peft --out moved --model nowhere.gguf 2>&1) && fail "a missing base model was accepted"
+grep -q "nowhere.gguf: the base model given by --model is not there" <<<"$out" || fail "missing base message:\n$out"
+
 # A recipe's chat template override travels with the merged HF and GGUF exports.
 printf '%s\n' "{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>{{ m['content'] }}<|eot_id|>{% endfor %}" \
   "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{% endif %}" > custom.jinja

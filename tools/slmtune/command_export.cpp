@@ -86,6 +86,10 @@ int run_export(const ParsedArgs& args) {
   common.base_model = args.has("--model") ? fs::path(args.get("--model")) : recipe ? fs::path(recipe->model.path) : fs::path();
   if (common.base_model.empty())
     throw UsageError(src.adapter_dir.string() + " is not part of a run, so --model PATH (the base model) is needed");
+  std::error_code ec;
+  if (!fs::exists(common.base_model, ec))
+    SLM_FAIL(common.base_model.string(), ": the base model ", args.has("--model") ? "given by --model" : "named by the run's recipe.yaml",
+             " is not there (moved, or a path relative to another directory); give it with --model PATH");
   if (recipe) {
     common.tokenizer_json = recipe->model.tokenizer;
     common.chat_template = recipe->model.chat_template;
