@@ -28,6 +28,7 @@
 #include "kernels/cpu/attention_backward.h"
 #include "kernels/cuda/attention.h"
 #include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/attention_case.h"
 
 namespace {
 
@@ -39,20 +40,8 @@ constexpr float k_guard = 12345.0f;
 using slm::emu::testing::Aligned;
 using slm::emu::testing::k_guard_elems;
 
-struct Case {
-  int t, h, g, e;
-  std::vector<std::int32_t> cu;  // empty: one document
-  int window;
-  float q_scale = 1.0f;  // > 1: sharp, nearly one-hot softmax rows (the running max jumps between tiles)
-};
-
-std::string describe(const Case& c) {
-  std::string s = "T " + std::to_string(c.t) + " H " + std::to_string(c.h) + " G " + std::to_string(c.g) + " E " +
-                  std::to_string(c.e) + " window " + std::to_string(c.window) + " q scale " +
-                  std::to_string(static_cast<int>(c.q_scale)) + " docs";
-  for (const auto x : c.cu) s += " " + std::to_string(x);
-  return s;
-}
+using Case = slm::emu::testing::AttentionCase;
+using slm::emu::testing::describe;
 
 // Errors of one case, each the largest |x - exact| over all elements.
 struct Measured {

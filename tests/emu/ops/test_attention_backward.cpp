@@ -27,6 +27,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_backward.h"
 #include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/attention_case.h"
 
 namespace {
 
@@ -38,18 +39,8 @@ constexpr float k_guard = 12345.0f;
 using slm::emu::testing::Aligned;
 using slm::emu::testing::k_guard_elems;
 
-struct Case {
-  int t, h, g, e;
-  std::vector<std::int32_t> cu;  // empty: one document
-  int window;
-};
-
-std::string describe(const Case& c) {
-  std::string s = "T " + std::to_string(c.t) + " H " + std::to_string(c.h) + " G " + std::to_string(c.g) + " E " +
-                  std::to_string(c.e) + " window " + std::to_string(c.window) + " docs";
-  for (const auto x : c.cu) s += " " + std::to_string(x);
-  return s;
-}
+using Case = slm::emu::testing::AttentionCase;
+using slm::emu::testing::describe;
 
 // Float64 gradients of the exact attention: dq [T, H, E], dk and dv [T, G, E].
 struct Grads {
