@@ -187,7 +187,7 @@ class Loop {
     if (targets > 0)
       for (const TokenBatch& b : window_) {
         if (stop_signal()) {
-          adapters_.zero_grads();
+          optimizer_.discard_gradients();
           report_.tokens = progress_.tokens;
           return false;
         }

@@ -9,9 +9,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
-#include "train/core/arena.h"
+#include "train/backend/backend.h"
 #include "train/lora/adapters.h"
 #include "train/model/llama.h"
 
@@ -37,8 +38,10 @@ class LoraTrainStep {
   // nullptr: the base model alone (evaluation of the base, tests). With checkpointing, only each
   // layer's input is kept and the backward recomputes the layer's forward from it (one layer's
   // activations in memory instead of L); the numbers are identical either way.
+  // backend: where the ops run (it must outlive the step, hold these weights and mirror these
+  // adapters' parameters and gradients); nullptr: a CPU backend of the step's own.
   LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens,
-                bool checkpointing = false);
+                bool checkpointing = false, Backend* backend = nullptr);
 
   // Forward and backward; adapter gradients accumulate (+=) the gradient of
   // grad_scale * (summed cross-entropy). Returns the summed cross-entropy over targets.
@@ -51,6 +54,7 @@ class LoraTrainStep {
   void logits(const TokenBatch& batch, float* out);
 
   std::size_t activation_bytes() const { return arena_.bytes(); }
+  Backend& backend() { return backend_; }
 
   // Dropout masks (lora.dropout > 0, training only): fills mask [N, K] with 0 or 1 / (1 - p) for
   // one adapter's input. Called in the forward and again in the backward with the same
@@ -69,33 +73,26 @@ class LoraTrainStep {
     float *res_in, *xn1, *q, *k, *v, *attn, *lse, *res_mid, *xn2, *gate, *up, *act;
   };
   void forward(const TokenBatch& batch, bool training);
-  const float* dropout_mask(std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t k);
-  void layer_forward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
-  void layer_backward(std::int64_t l, std::int64_t n, const std::int32_t* cu, std::int64_t docs);
-  void linear_forward(float* y, const float* x, const float* w, std::int64_t l, LinearSlot slot, std::int64_t n,
-                      std::int64_t in, std::int64_t out);
-  void linear_backward(float* dx, const float* dy, const float* x, const float* w, std::int64_t l, LinearSlot slot,
-                       std::int64_t n, std::int64_t in, std::int64_t out, float beta);
-  const float* dora_backward(const LoraModule& mod, std::int64_t m, const float* dy, const float* x, const float* w,
-                             std::int64_t l, LinearSlot slot, std::int64_t n, std::int64_t in, std::int64_t out);
+  LinearCall linear(std::int64_t l, LinearSlot slot, const float* w, std::int64_t n) const;
+  void layer_forward(std::int64_t l, std::int64_t n);
+  void layer_backward(std::int64_t l, std::int64_t n);
 
   const LlamaWeights& w_;
   const ModelConfig& c_;
   LoraAdapters* adapters_;
   std::int64_t max_tokens_;
   bool checkpointing_;
-  std::vector<float> inv_freq_;
+  std::unique_ptr<Backend> own_backend_;  // when no backend was given
+  Backend& backend_;
   std::vector<std::int64_t> module_of_;  // [L * 7] index into adapters_.modules(), or -1
-  FloatArena arena_;                     // activations and scratch
+  BackendArena arena_;                   // activations and scratch, in backend memory
   std::vector<LayerActs> acts_;  // with checkpointing all but res_in point at one shared set
   std::vector<float*> xa_;               // per adapter module: [N, r]
   std::vector<float*> inv_norm_;         // per DoRA module: [out] 1 / ||W + s B A|| per row
-  float *dora_work_ = nullptr, *dora_z_ = nullptr, *dora_dz_ = nullptr;  // [out, in], [N, out] x 2
-  float *res_final_, *xn_final_, *cos_, *sin_;
-  float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_, *lora_g_;
-  float *attn_scratch_, *ce_scratch_;
-  float *mask_, *masked_x_;  // dropout: [N, max K] each (empty without dropout)
-  std::int64_t ce_chunk_;
+  float *res_final_, *xn_final_, *cos_, *sin_, *inv_freq_;
+  float *dx_, *dxn_, *dq_, *dk_, *dv_, *dattn_, *dgate_, *dup_, *dact_;
+  std::int32_t *tokens_, *targets_, *positions_, *cu_seqlens_;  // the batch, uploaded
+  BatchView batch_;
   bool training_ = false;
   std::int64_t micro_batches_ = 0;  // training micro-batches run so far (the dropout counter)
   std::uint64_t dropout_seed_ = 0;

@@ -4,8 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/adamw.h"
-#include "kernels/cpu/grad_norm.h"
+#include "train/backend/cpu_backend.h"
 #include "train/core/error.h"
 
 namespace slm {
@@ -39,17 +38,24 @@ OptimizerSettings OptimizerSettings::from_recipe(const TrainSection& t, std::int
   return s;
 }
 
-AdamWOptimizer::AdamWOptimizer(LoraAdapters& adapters, const OptimizerSettings& settings)
-    : adapters_(adapters), settings_(settings), m_(adapters.count(), "AdamW first moments"),
+AdamWOptimizer::AdamWOptimizer(LoraAdapters& adapters, const OptimizerSettings& settings, Backend* backend)
+    : adapters_(adapters), settings_(settings), own_backend_(backend ? nullptr : make_cpu_backend()),
+      backend_(backend ? *backend : *own_backend_), m_(adapters.count(), "AdamW first moments"),
       v_(adapters.count(), "AdamW second moments") {
   m_base_ = m_.take(adapters.count());
   v_base_ = v_.take(adapters.count());
+  backend_.mirror(adapters.params(), adapters.count(), "LoRA parameters");
+  backend_.mirror(adapters.grads(), adapters.count(), "LoRA gradients");
+  backend_.mirror(m_base_, adapters.count(), "AdamW first moments");
+  backend_.mirror(v_base_, adapters.count(), "AdamW second moments");
 }
+
+void AdamWOptimizer::discard_gradients() { backend_.zero(adapters_.grads(), adapters_.count()); }
 
 StepReport AdamWOptimizer::step() {
   const auto n = static_cast<std::int64_t>(adapters_.count());
   StepReport report;
-  report.grad_norm = std::sqrt(cpu::grad_norm_squared(adapters_.grads(), n));
+  report.grad_norm = std::sqrt(backend_.grad_norm_squared(adapters_.grads(), static_cast<std::size_t>(n)));
   if (!std::isfinite(report.grad_norm))
     SLM_FAIL("step ", step_ + 1, ": the gradient norm is ", report.grad_norm,
              "; the loss diverged. Lower train.learning_rate or check the data; the adapters were not updated");
@@ -69,10 +75,10 @@ StepReport AdamWOptimizer::step() {
   p.step = step_ + 1;
   const std::size_t a = adapters_.base_lr_count(), total = adapters_.count();
   p.lr = static_cast<float>(report.learning_rate);
-  cpu::adamw_step(p, adapters_.params(), adapters_.grads(), m_base_, v_base_, a);
+  backend_.adamw_step(p, adapters_.params(), adapters_.grads(), m_base_, v_base_, a);
   p.lr = static_cast<float>(report.learning_rate * settings_.loraplus_lr_ratio);
-  cpu::adamw_step(p, adapters_.params() + a, adapters_.grads() + a, m_base_ + a, v_base_ + a, total - a);
-  adapters_.zero_grads();
+  backend_.adamw_step(p, adapters_.params() + a, adapters_.grads() + a, m_base_ + a, v_base_ + a, total - a);
+  discard_gradients();
   ++step_;
   return report;
 }

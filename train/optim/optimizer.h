@@ -6,6 +6,9 @@
 
 #include <cstdint>
 
+#include <memory>
+
+#include "train/backend/backend.h"
 #include "train/core/arena.h"
 #include "train/lora/adapters.h"
 #include "train/recipe/recipe.h"
@@ -34,13 +37,17 @@ struct StepReport {
 
 class AdamWOptimizer {
  public:
-  AdamWOptimizer(LoraAdapters& adapters, const OptimizerSettings& settings);
+  // backend: where the adapters' parameters and gradients live (the step's; the moments are
+  // mirrored there too); nullptr: the CPU.
+  AdamWOptimizer(LoraAdapters& adapters, const OptimizerSettings& settings, Backend* backend = nullptr);
 
   // Clips, updates every adapter weight from its accumulated gradient, zeroes the gradients and
   // advances the step. Throws slm::Error when the gradient norm is not finite (the adapters are
   // left untouched, so the last good state stays good).
   StepReport step();
 
+  // Zeroes the accumulated gradients without a step (a stop inside an accumulation window).
+  void discard_gradients();
   std::int64_t steps_done() const { return step_; }
   float* moment1() { return m_base_; }  // [count] (checkpoints read and write these)
   float* moment2() { return v_base_; }
@@ -51,6 +58,8 @@ class AdamWOptimizer {
  private:
   LoraAdapters& adapters_;
   OptimizerSettings settings_;
+  std::unique_ptr<Backend> own_backend_;  // when no backend was given
+  Backend& backend_;
   FloatArena m_, v_;
   float* m_base_ = nullptr;
   float* v_base_ = nullptr;
