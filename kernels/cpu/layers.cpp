@@ -1,4 +1,4 @@
-// layers.cpp — CPU embedding, RMSNorm, RoPE, SwiGLU and residual add; OpenMP over rows,
+// layers.cpp — CPU embedding, RMSNorm, RoPE, SwiGLU, GeGLU and residual add; OpenMP over rows,
 // inner loops written to vectorize.
 #include "kernels/cpu/layers.h"
 
@@ -54,6 +54,16 @@ void swiglu_forward(float* out, const float* gate, const float* up, std::int64_t
   for (std::int64_t i = 0; i < count; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void geglu_forward(float* out, const float* gate, const float* up, std::int64_t count) {
+  constexpr float k_sqrt_2_over_pi = 0.7978845608028654f, k_cubic = 0.044715f;
+#pragma omp parallel for simd schedule(static) if (count > 65536)
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float g = gate[i];
+    const float z = k_sqrt_2_over_pi * (g + k_cubic * g * g * g);
+    out[i] = g / (1.0f + std::exp(-2.0f * z)) * up[i];
   }
 }
 

@@ -1,5 +1,5 @@
 // layers.h — the elementwise and per-row ops of the transformer forward pass on the CPU:
-// embedding lookup, RMSNorm, RoPE, SwiGLU, residual add. Attention is in attention.h and the
+// embedding lookup, RMSNorm, RoPE, SwiGLU, GeGLU, residual add. Attention is in attention.h and the
 // dense products in matmul.h.
 //
 // Letters: T tokens, D hidden size, F MLP size, V vocab, n heads, E head_dim.
@@ -23,6 +23,12 @@ void rope_forward(float* x, const float* cos, const float* sin, std::int64_t t, 
 
 // out[T, F] = silu(gate) * up   (out may alias gate).
 void swiglu_forward(float* out, const float* gate, const float* up, std::int64_t count);
+
+// out[T, F] = gelu(gate) * up   (Gemma's MLP; out may alias gate or up), with HF's
+// gelu_pytorch_tanh: gelu(x) = 0.5 x (1 + tanh(z)),  z = sqrt(2/pi) (x + 0.044715 x^3),
+// evaluated as x / (1 + exp(-2 z)) (the same function; 1 + tanh(z) cancels for negative x,
+// the exponential does not).
+void geglu_forward(float* out, const float* gate, const float* up, std::int64_t count);
 
 // x[i] += y[i]   (accumulates).
 void add_inplace(float* x, const float* y, std::int64_t count);

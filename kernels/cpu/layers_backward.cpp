@@ -1,7 +1,8 @@
-// layers_backward.cpp — CPU backward of RMSNorm, RoPE and SwiGLU; OpenMP over rows (or over
-// elements for SwiGLU), inner loops written to vectorize.
+// layers_backward.cpp — CPU backward of RMSNorm, RoPE, SwiGLU and GeGLU; OpenMP over rows (or
+// over elements for SwiGLU and GeGLU), inner loops written to vectorize.
 #include "kernels/cpu/layers_backward.h"
 
+#include <cfloat>  // FLT_MAX
 #include <cmath>
 
 namespace slm::cpu {
@@ -59,6 +60,21 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
     const float silu = g * sig;
     dgate[i] = go * u * sig * (1.0f + g * (1.0f - sig));
     dup[i] = go * silu;
+  }
+}
+
+void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                    std::int64_t count) {
+  constexpr float k_sqrt_2_over_pi = 0.7978845608028654f, k_cubic = 0.044715f;
+#pragma omp parallel for simd schedule(static) if (count > 65536)
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float g = gate[i], u = up[i], go = dout[i];
+    const float z = k_sqrt_2_over_pi * (g + k_cubic * g * g * g);
+    const float e = std::exp(-2.0f * z), s = 1.0f / (1.0f + e);
+    const float q = e <= FLT_MAX ? e * s * s : 0.0f;  // s (1 - s), without 1 - s cancelling
+    const float slope = q > 0.0f ? 2.0f * g * q * k_sqrt_2_over_pi * (1.0f + 3.0f * k_cubic * g * g) : 0.0f;
+    dgate[i] = go * u * (s + slope);
+    dup[i] = go * (g * s);
   }
 }
 

@@ -1,5 +1,5 @@
 // layers_backward.h — backward of the per-row and elementwise ops of layers.h on the CPU:
-// RMSNorm, RoPE, SwiGLU. Norm weights are frozen in LoRA training, so no weight gradients.
+// RMSNorm, RoPE, SwiGLU, GeGLU. Norm weights are frozen in LoRA training, so no weight gradients.
 // Does not hold: attention (attention_backward.h), products (matmul_backward.h, lora.h),
 // the loss (cross_entropy.h).
 //
@@ -31,5 +31,17 @@ void rope_backward(float* dx, const float* cos, const float* sin, std::int64_t t
 // (not dgate == dup).
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                      std::int64_t count);
+
+// Backward of out = gelu(gate) * up (geglu_forward, tanh-approximated gelu) given dout, with
+// z = sqrt(2/pi) (gate + 0.044715 gate^3) and s = sigmoid(2 z) (so gelu(gate) = gate * s):
+//   dgate = dout * up * (s + 2 gate s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 gate^2)),
+//   dup   = dout * gelu(gate).
+// (0.5 (1 + tanh z) = s and 0.5 (1 - tanh^2 z) = 2 s (1 - s): HF's derivative, written without
+// the cancellations; s (1 - s) is evaluated as e s^2 with e = exp(-2 z).) Where s (1 - s) is 0 in
+// fp32 (exp(-2 z) underflows or overflows) the second term is taken as 0, so a finite gate never
+// gives NaN (gate^2 overflows beyond 1.8e19). Overwrites dgate and dup. Elementwise: dgate
+// may alias gate or dout, dup may alias up or dout (not dgate == dup).
+void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                    std::int64_t count);
 
 }  // namespace slm::cpu

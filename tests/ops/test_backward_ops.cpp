@@ -1,9 +1,12 @@
-// test_backward_ops.cpp — CPU backward of the dense products, RMSNorm, RoPE and SwiGLU, and the
+// test_backward_ops.cpp — CPU backward of the dense products, RMSNorm, RoPE, SwiGLU and GeGLU, and the
 // gradient-norm helpers: analytic fp32 gradients against central finite differences of float64
 // reference forwards, odd shapes, guard regions, accumulate-vs-overwrite semantics.
 // LoRA, attention and cross-entropy have their own files.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <numbers>
 #include <tuple>
 
 #include "kernels/cpu/grad_norm.h"
@@ -148,6 +151,82 @@ TEST(BackwardOps, SwigluOverwritesAndAllowsAliasing) {
   cpu::swiglu_backward(gg.data(), gu.data(), gd.data(), gg.data(), gu.data(), count);  // in place
   test::expect_grad_close(gg, dgate_ref, 1e-4, "swiglu dgate (aliasing gate)");
   test::expect_grad_close(gu, dup_ref, 1e-4, "swiglu dup (aliasing up)");
+}
+
+// HF's gelu_pytorch_tanh as written there: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+double gelu_tanh_hf(double x) {
+  return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+}
+
+TEST(BackwardOps, GegluByFiniteDifferencesAndAliasing) {
+  std::mt19937 rng(17);
+  for (int count : {1, 5, 13 * 7, 1001}) {
+    auto gate = test::normal_doubles(rng, count, 3.0), up = test::normal_doubles(rng, count);
+    auto dout = test::normal_doubles(rng, count);
+    Guarded gg = test::to_guarded(gate), gu = test::to_guarded(up), gd = test::to_guarded(dout);
+    auto loss = [&] {
+      double l = 0;
+      for (int i = 0; i < count; ++i) l += dout[i] * gelu_tanh_hf(gate[i]) * up[i];
+      return l;
+    };
+    const auto dgate_ref = test::numeric_grad(gate, loss), dup_ref = test::numeric_grad(up, loss);
+    Guarded dgate(count, NAN), dup(count, NAN);
+    cpu::geglu_backward(dgate.data(), dup.data(), gd.data(), gg.data(), gu.data(), count);
+    test::expect_grad_close(dgate, dgate_ref, 1e-4, "geglu dgate");
+    test::expect_grad_close(dup, dup_ref, 1e-4, "geglu dup");
+    cpu::geglu_backward(gg.data(), gu.data(), gd.data(), gg.data(), gu.data(), count);  // in place
+    test::expect_grad_close(gg, dgate_ref, 1e-4, "geglu dgate (aliasing gate)");
+    test::expect_grad_close(gu, dup_ref, 1e-4, "geglu dup (aliasing up)");
+  }
+}
+
+// The analytic derivative in float64 (HF's tanh form differentiated, written with s = sigmoid(2z)
+// so that it keeps its digits in the negative tail), element by element.
+TEST(BackwardOps, GegluAgainstFloat64) {
+  std::mt19937 rng(18);
+  const int count = 4001;
+  auto gate = test::normal_doubles(rng, count, 3.0), up = test::normal_doubles(rng, count);
+  auto dout = test::normal_doubles(rng, count);
+  Guarded gg = test::to_guarded(gate), gu = test::to_guarded(up), gd = test::to_guarded(dout);
+  Guarded dgate(count, NAN), dup(count, NAN);
+  cpu::geglu_backward(dgate.data(), dup.data(), gd.data(), gg.data(), gu.data(), count);
+  ASSERT_TRUE(dgate.guards_intact() && dup.guards_intact());
+  const double k = std::sqrt(2 / std::numbers::pi), c = 0.044715;
+  double worst_dgate = 0, worst_dup = 0;
+  for (int i = 0; i < count; ++i) {
+    const double x = gate[i], z = k * (x + c * x * x * x), s = 1 / (1 + std::exp(-2 * z));
+    const double dgelu = s + 2 * x * s * (1 - s) * k * (1 + 3 * c * x * x);
+    const double want_dg = dout[i] * up[i] * dgelu, want_du = dout[i] * x * s;
+    // gelu' crosses zero near x = -0.75 (the two terms cancel): measure there against their size.
+    const double scale_dg = std::fabs(dout[i] * up[i]) * (s + std::fabs(dgelu - s));
+    // In units of 2^-24 (1 + |2z|), as the forward: exp(-2z) inherits the rounding of -2z.
+    const double unit = 0x1p-24 * (1 + std::fabs(2 * z));
+    const double e_dg = std::fabs(dgate[i] - want_dg) / (scale_dg + 1e-37) / unit;
+    const double e_du = std::fabs(dup[i] - want_du) / (std::fabs(want_du) + 1e-37) / unit;
+    ASSERT_TRUE(std::isfinite(dgate[i]) && std::isfinite(dup[i])) << i;
+    if (std::fabs(x) > 9) continue;  // gelu(-10.5) is below fp32's normal range (exp(-2z) overflows)
+    worst_dgate = std::max(worst_dgate, e_dg);
+    worst_dup = std::max(worst_dup, e_du);
+  }
+  EXPECT_LT(worst_dgate, 5);
+  EXPECT_LT(worst_dup, 5);
+  if (std::getenv("SLM_OPS_VERBOSE"))
+    std::printf("geglu backward: max relative error dgate %.3g, dup %.3g x 2^-24 (1 + |2z|)\n", worst_dgate,
+                worst_dup);
+}
+
+// Saturated and huge gates: gelu' -> 1 above and 0 below, never NaN for a finite gate.
+TEST(BackwardOps, GegluSaturates) {
+  const std::vector<float> gate = {30.0f, -30.0f, 1e13f, -1e13f, 1e20f, -1e20f, 3e38f, -3e38f};
+  const int count = static_cast<int>(gate.size());
+  Guarded g(count), u(count, 0.5f), d(count, 0.25f), dgate(count), dup(count);
+  for (int i = 0; i < count; ++i) g[i] = gate[i];
+  cpu::geglu_backward(dgate.data(), dup.data(), d.data(), g.data(), u.data(), count);
+  ASSERT_TRUE(dgate.guards_intact() && dup.guards_intact());
+  for (int i = 0; i < count; ++i) {
+    EXPECT_EQ(dgate[i], gate[i] > 0 ? 0.125f : 0.0f) << "gate " << gate[i];  // dout * up * 1
+    EXPECT_EQ(dup[i], gate[i] > 0 ? 0.25f * gate[i] : 0.0f) << "gate " << gate[i];
+  }
 }
 
 TEST(BackwardOps, GradNormSquaredAndScale) {

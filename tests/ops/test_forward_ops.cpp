@@ -1,6 +1,10 @@
 // test_forward_ops.cpp — CPU forward ops against float64 references on random data with odd
-// shapes: matmul, embedding, RMSNorm, RoPE, SwiGLU, residual add, causal GQA attention.
+// shapes: matmul, embedding, RMSNorm, RoPE, SwiGLU, GeGLU, residual add, causal GQA attention.
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <numbers>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/layers.h"
@@ -106,6 +110,51 @@ TEST(ForwardOps, SwigluAndAdd) {
   test::expect_close(out, ref, 1e-6, "swiglu");
   cpu::add_inplace(g.data(), u.data(), count);
   test::expect_close(g, sum, 1e-6, "add_inplace");
+}
+
+// gelu_pytorch_tanh in float64, as x * sigmoid(2 z) (= 0.5 x (1 + tanh z), but 1 + tanh z loses
+// digits as x falls: at x = -6 it keeps 6 of them, at x = -9 none; the exponential keeps them all).
+double gelu_tanh_ref(double x) {
+  const double z = std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x);
+  return x / (1 + std::exp(-2 * z));
+}
+
+TEST(ForwardOps, GegluAgainstFloat64) {
+  std::mt19937 rng(7);
+  double worst = 0;
+  for (int count : {1, 5, 13 * 7, 1001}) {
+    Guarded g(count), u(count), out(count, NAN);
+    g.fill_normal(rng, 3.0f);
+    u.fill_normal(rng);
+    std::vector<double> ref(count);
+    for (int i = 0; i < count; ++i) ref[i] = gelu_tanh_ref(g[i]) * u[i];
+    cpu::geglu_forward(out.data(), g.data(), u.data(), count);
+    test::expect_close(out, ref, 1e-6, "geglu");
+    // Relative to each element, the negative tail included (gelu(-6) = -8.4e-11), in units of
+    // 2^-24 (1 + |2z|): exp(-2z) inherits the rounding of its argument -2z.
+    for (int i = 0; i < count; ++i) {
+      if (std::fabs(g[i]) > 9) continue;  // gelu(-10.5) is below fp32's normal range (exp(-2z) overflows)
+      const double x = g[i], z = std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x);
+      const double unit = 0x1p-24 * (1 + std::fabs(2 * z));
+      const double error = std::fabs(out[i] - ref[i]) / (std::fabs(ref[i]) + 1e-37) / unit;
+      worst = std::max(worst, error);
+      ASSERT_LT(error, 5) << "geglu [" << i << "] gate " << g[i];
+    }
+    cpu::geglu_forward(u.data(), g.data(), u.data(), count);  // out aliases up
+    test::expect_close(u, ref, 1e-6, "geglu (aliasing up)");
+  }
+  if (std::getenv("SLM_OPS_VERBOSE")) std::printf("geglu forward: max relative error %.3g x 2^-24 (1 + |2z|)\n", worst);
+}
+
+// Saturated and huge gates: gelu(x) -> x above, -> -0 below, never NaN for a finite gate.
+TEST(ForwardOps, GegluSaturates) {
+  const std::vector<float> gate = {30.0f, -30.0f, 1e13f, -1e13f, 1e20f, -1e20f, 0.0f, -0.0f, 3e38f, -3e38f};
+  const int count = static_cast<int>(gate.size());
+  Guarded g(count), u(count, 0.5f), out(count);
+  for (int i = 0; i < count; ++i) g[i] = gate[i];
+  cpu::geglu_forward(out.data(), g.data(), u.data(), count);
+  ASSERT_TRUE(out.guards_intact());
+  for (int i = 0; i < count; ++i) EXPECT_EQ(out[i], gate[i] > 0 ? gate[i] * 0.5f : 0.0f) << "gate " << gate[i];
 }
 
 TEST(ForwardOps, CausalGqaAttentionWithCacheOffset) {
