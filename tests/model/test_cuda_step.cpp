@@ -1,0 +1,228 @@
+// test_cuda_step.cpp — whole training steps of the CUDA backend, run by the emulation harness,
+// against the CPU backend on fixture models (issue 8):
+//   - one micro-batch: the loss and every adapter gradient;
+//   - five AdamW steps with accumulation, dropout (the same hashed masks on both backends) and
+//     clipping: the loss curve and the final adapters;
+//   - the refusals: head dims the attention kernels do not cover, DoRA, a token outside the
+//     vocabulary.
+//
+// Tolerance. The CUDA backend rounds the frozen weights and the GEMM and attention operands to
+// bf16 and accumulates in fp32; the CPU computes in fp32. The yardstick is what bf16 alone costs:
+// the same step on the CPU with every frozen weight rounded to bf16 (`bf16_model`), compared with
+// the fp32 CPU step. The CUDA step must be within k_bf16_factor times that distance of the fp32
+// CPU step, so an error the bf16 rounding does not explain (a wrong index, a missing term, a
+// race) fails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "checkpoints/dtype.h"
+#include "checkpoints/model_loader.h"
+#include "train/backend/cuda_backend.h"
+#include "train/core/error.h"
+#include "train/lora/adapters.h"
+#include "train/model/llama_train.h"
+#include "train/optim/optimizer.h"
+
+namespace slm {
+namespace {
+
+const std::filesystem::path k_llama = std::filesystem::path(SLM_SOURCE_DIR) / "tests" / "fixtures" / "llama";
+
+// Twice the weight-rounding distance, the margin the issue sets for bf16 kernels (the operands
+// of activations are rounded too on the GPU; measured ratios are printed by the tests).
+constexpr double k_bf16_factor = 2.0;
+const char* const k_models[] = {"mqa4_hd64", "mqa2_hd128_llama3"};
+
+LoraSettings all_modules(std::int64_t rank, double dropout = 0) {
+  LoraSettings s;
+  s.rank = rank;
+  s.alpha = 2.0 * static_cast<double>(rank);
+  s.dropout = dropout;
+  s.targets.fill(true);
+  return s;
+}
+
+// A copy of the model with every frozen weight rounded to bf16 (the yardstick above).
+std::unique_ptr<LlamaWeights> bf16_model(const std::filesystem::path& dir) {
+  auto model = load_llama_model(dir);
+  model->for_each([](const std::string&, const std::vector<std::int64_t>& shape, float* data) {
+    std::int64_t n = 1;
+    for (std::int64_t s : shape) n *= s;
+    for (std::int64_t i = 0; i < n; ++i) data[i] = bf16_to_fp32(fp32_to_bf16(data[i]));
+  });
+  return model;
+}
+
+// Adapters with A and B both random (B = 0 would give A no gradient).
+void randomize(LoraAdapters& adapters, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.0f, 0.05f);
+  for (std::size_t i = 0; i < adapters.count(); ++i) adapters.params()[i] = n(rng);
+}
+
+// Two packed documents of odd lengths, some targets ignored, ids drawn from the vocabulary.
+TokenBatch packed_batch(std::int64_t vocab, std::uint64_t seed, std::int64_t first = 13, std::int64_t second = 24) {
+  std::mt19937_64 rng(seed);
+  TokenBatch b;
+  for (std::int64_t len : {first, second}) {
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(len)), labels(ids.size());
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      ids[t] = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(vocab));
+      labels[t] = t < 3 ? -100 : ids[t];  // a prompt whose tokens are not targets
+    }
+    b.add_segment(ids, labels);
+  }
+  return b;
+}
+
+// max |a - b| / max |b| over two equally long arrays.
+double relative_distance(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  return worst / scale;
+}
+
+struct StepResult {
+  double loss = 0;
+  std::vector<float> grads;
+};
+
+// One micro-batch's summed loss and the adapter gradients of 1/targets * loss.
+StepResult one_step(const LlamaWeights& model, Backend* backend, const LoraSettings& settings,
+                    const TokenBatch& batch) {
+  LoraAdapters adapters(model.config, settings);
+  randomize(adapters, 7);
+  LoraTrainStep step(model, &adapters, batch.size(), false, backend);
+  StepResult r;
+  r.loss = step.forward_backward(batch, static_cast<float>(1.0 / static_cast<double>(batch.target_count())));
+  step.backend().pull_mirrors();
+  r.grads.assign(adapters.grads(), adapters.grads() + adapters.count());
+  return r;
+}
+
+CudaBackendOptions test_options() {
+  CudaBackendOptions o;
+  o.small_tiles = true;
+  return o;
+}
+
+TEST(CudaStep, LossAndEveryAdapterGradientMatchTheCpuStep) {
+  for (const char* name : k_models) {
+    SCOPED_TRACE(name);
+    const auto model = load_llama_model(k_llama / name);
+    const auto rounded = bf16_model(k_llama / name);
+    const LoraSettings settings = all_modules(8);
+    const TokenBatch batch = packed_batch(model->config.vocab_size, 3);
+
+    const StepResult cpu = one_step(*model, nullptr, settings, batch);
+    const StepResult cpu_bf16 = one_step(*rounded, nullptr, settings, batch);
+    auto backend = make_cuda_backend(*model, test_options());
+    const StepResult gpu = one_step(*model, backend.get(), settings, batch);
+
+    const double loss_yardstick = std::abs(cpu_bf16.loss - cpu.loss) / std::abs(cpu.loss);
+    const double grad_yardstick = relative_distance(cpu_bf16.grads, cpu.grads);
+    const double loss_error = std::abs(gpu.loss - cpu.loss) / std::abs(cpu.loss);
+    const double grad_error = relative_distance(gpu.grads, cpu.grads);
+    std::printf("%s: loss rel. error %.3g (bf16 weights alone: %.3g), gradients %.3g (%.3g)\n", name, loss_error,
+                loss_yardstick, grad_error, grad_yardstick);
+    EXPECT_GT(grad_yardstick, 0.0);
+    EXPECT_LE(loss_error, k_bf16_factor * loss_yardstick);
+    EXPECT_LE(grad_error, k_bf16_factor * grad_yardstick);
+  }
+}
+
+struct Curve {
+  std::vector<double> losses;  // mean loss per optimizer step
+  std::vector<float> adapters;  // after the last step
+};
+
+// Five AdamW steps over the same two micro-batches (so the loss must fall), with dropout (new
+// masks every micro-batch), warmup, cosine decay and clipping.
+Curve five_steps(const LlamaWeights& model, Backend* backend) {
+  const LoraSettings settings = all_modules(8, 0.1);
+  LoraAdapters adapters(model.config, settings);
+  adapters.initialize(LoraInit::Kaiming, 11);  // B = 0, as training starts
+  OptimizerSettings opt;
+  opt.learning_rate = 2e-2;
+  opt.warmup_steps = 1;
+  opt.total_steps = 5;
+  opt.max_grad_norm = 1.0;
+  LoraTrainStep step(model, &adapters, 40, false, backend);
+  step.set_dropout_seed(5);
+  AdamWOptimizer optimizer(adapters, opt, backend);
+  const TokenBatch a = packed_batch(model.config.vocab_size, 100, 11, 29);
+  const TokenBatch b = packed_batch(model.config.vocab_size, 101, 17, 6);
+  Curve c;
+  for (int s = 0; s < 5; ++s) {
+    const double targets = static_cast<double>(a.target_count() + b.target_count());
+    const double loss = step.forward_backward(a, static_cast<float>(1.0 / targets)) +
+                        step.forward_backward(b, static_cast<float>(1.0 / targets));
+    optimizer.step();
+    c.losses.push_back(loss / targets);
+  }
+  step.backend().pull_mirrors();
+  c.adapters.assign(adapters.params(), adapters.params() + adapters.count());
+  return c;
+}
+
+TEST(CudaStep, FiveStepLossCurveMatchesTheCpuBackend) {
+  for (const char* name : k_models) {
+    SCOPED_TRACE(name);
+    const auto model = load_llama_model(k_llama / name);
+    const auto rounded = bf16_model(k_llama / name);
+    const Curve cpu = five_steps(*model, nullptr), cpu_bf16 = five_steps(*rounded, nullptr);
+    auto backend = make_cuda_backend(*model, test_options());
+    const Curve gpu = five_steps(*model, backend.get());
+    double loss_error = 0, loss_yardstick = 0;
+    for (std::size_t s = 0; s < cpu.losses.size(); ++s) {
+      loss_error = std::max(loss_error, std::abs(gpu.losses[s] - cpu.losses[s]) / cpu.losses[s]);
+      loss_yardstick = std::max(loss_yardstick, std::abs(cpu_bf16.losses[s] - cpu.losses[s]) / cpu.losses[s]);
+      std::printf("%s step %zu: loss cpu %.6f, cuda %.6f, cpu with bf16 weights %.6f\n", name, s + 1, cpu.losses[s],
+                  gpu.losses[s], cpu_bf16.losses[s]);
+    }
+    const double adapter_error = relative_distance(gpu.adapters, cpu.adapters);
+    const double adapter_yardstick = relative_distance(cpu_bf16.adapters, cpu.adapters);
+    std::printf("%s: loss curve rel. error %.3g (bf16 weights alone: %.3g), adapters %.3g (%.3g)\n", name,
+                loss_error, loss_yardstick, adapter_error, adapter_yardstick);
+    EXPECT_LT(cpu.losses.back(), cpu.losses.front());  // the curve descends: the steps did something
+    EXPECT_LE(loss_error, k_bf16_factor * loss_yardstick);
+    EXPECT_LE(adapter_error, k_bf16_factor * adapter_yardstick);
+  }
+}
+
+TEST(CudaStep, RefusesWhatItDoesNotCoverWithAMessage) {
+  const auto hd32 = load_llama_model(k_llama / "mha_tied");
+  try {
+    make_cuda_backend(*hd32, test_options());
+    FAIL() << "head_dim 32 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 32"), std::string::npos) << e.what();
+  }
+  const auto model = load_llama_model(k_llama / "mqa4_hd64");
+  auto backend = make_cuda_backend(*model, test_options());
+  LoraSettings dora = all_modules(4);
+  dora.use_dora = true;
+  LoraAdapters dora_adapters(model->config, dora);
+  EXPECT_THROW(LoraTrainStep(*model, &dora_adapters, 16, false, backend.get()), Error);
+
+  // A token outside the vocabulary: the kernel cannot throw; the backend reports it as the CPU does.
+  LoraAdapters adapters(model->config, all_modules(4));
+  LoraTrainStep step(*model, &adapters, 40, false, backend.get());
+  TokenBatch bad = packed_batch(model->config.vocab_size, 1);
+  bad.tokens[20] = static_cast<std::int32_t>(model->config.vocab_size) + 5;
+  try {
+    step.forward_backward(bad, 1.0f);
+    FAIL() << "an id outside the vocabulary was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 133 at position 20"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace slm

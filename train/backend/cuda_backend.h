@@ -1,0 +1,33 @@
+// cuda_backend.h — the Backend on one CUDA device: the kernels of kernels/cuda for every op,
+// cuBLASLt bf16 GEMMs for the frozen base, all device memory allocated before the first step.
+//
+// Precision: activations, gradients, adapters and optimizer state are fp32 on the device, as on
+// the CPU. The frozen matrices are kept in bf16; the base GEMMs, attention and the lm_head product
+// read their operands rounded to bf16 (casts into reusable scratch) and accumulate in fp32, so a
+// step agrees with the CPU backend's to bf16 accuracy, not bit for bit. LoRA's products read fp32.
+//
+// Built twice from one source: against the CUDA toolkit (slm_backend_cuda, for GPUs) and against
+// the emulation harness's stand-ins (slm_backend_cuda_emu, which runs the same code on the CPU in
+// tests; see README, "CUDA kernels without a GPU").
+// Does not hold: DoRA, recorded dropout masks, head dims other than 64/128/256, ranks above 128
+// (each refused with a message), several GPUs, quantized weights on the device (the frozen base
+// arrives as fp32 and is stored as bf16).
+#pragma once
+
+#include <memory>
+
+#include "train/backend/backend.h"
+#include "train/model/llama.h"
+
+namespace slm {
+
+struct CudaBackendOptions {
+  int device = 0;
+  bool small_tiles = false;  // the kernels' small tile shapes (many blocks on tiny shapes: tests)
+};
+
+// Uploads the frozen weights (bf16 matrices, fp32 vectors and embedding table) to the device;
+// throws slm::Error when no device is visible or the model is one the kernels do not cover.
+std::unique_ptr<Backend> make_cuda_backend(const LlamaWeights& weights, const CudaBackendOptions& options = {});
+
+}  // namespace slm
