@@ -1,8 +1,7 @@
 // swiglu.h — SwiGLU forward and backward on the GPU (CUDA twins of swiglu_forward in
 // kernels/cpu/layers.h and swiglu_backward in kernels/cpu/layers_backward.h: same argument
 // meaning, fp32, plus a stream).
-// Does not hold: GeGLU (the CPU backend has no GeGLU yet, so there is no twin to match), fusion
-// into the gate/up GEMM epilogue, inputs other than fp32.
+// Does not hold: GeGLU (geglu.h), fusion into the gate/up GEMM epilogue, inputs other than fp32.
 //
 // Letters: T tokens, F MLP size; count = T * F.
 #pragma once
