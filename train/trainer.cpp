@@ -87,8 +87,9 @@ class Loop {
  public:
   Loop(const LlamaWeights& model, LoraAdapters& adapters, const Recipe& recipe, TrainerData& data, const TrainerRun& run)
       : model_(model), adapters_(adapters), recipe_(recipe), t_(recipe.train), data_(data), run_(run),
-        step_(model, &adapters, t_.micro_batch_size * data.loader->seq_len(), t_.activation_checkpointing),
-        optimizer_(adapters, OptimizerSettings::from_recipe(t_, data.total_steps)) {
+        step_(model, &adapters, t_.micro_batch_size * data.loader->seq_len(), t_.activation_checkpointing,
+              run.backend),
+        optimizer_(adapters, OptimizerSettings::from_recipe(t_, data.total_steps), &step_.backend()) {
     step_.set_dropout_seed(static_cast<std::uint64_t>(t_.seed));
     progress_.total_steps = data.total_steps;
     progress_.data_key = data.data_key;
@@ -144,6 +145,7 @@ class Loop {
 
   void resume(const std::filesystem::path& state) {
     const TrainingProgress p = load_training_state(state, adapters_, optimizer_.moment1(), optimizer_.moment2());
+    step_.backend().push_mirrors();  // the restored adapters and moments, to where the steps run
     if (p.data_key != data_.data_key)
       SLM_FAIL(state.string(), ": the checkpoint was trained on other prepared data (key ", p.data_key, ", now ",
                data_.data_key, "); resume with the data and data settings it was trained with, or start over with "
@@ -237,6 +239,7 @@ class Loop {
   // A checkpoint of the state recorded by the last mark_step_start().
   void save(Duration since_start) {
     progress_.elapsed_seconds = elapsed_before_ + std::chrono::duration<double>(since_start).count();
+    step_.backend().pull_mirrors();  // adapters and moments from where the steps run
     report_.checkpoint = save_checkpoint(run_.run_dir, adapters_, optimizer_.moment1(), optimizer_.moment2(), progress_,
                                          run_.base_model_name, recipe_.output.keep_last);
     saved_step_ = progress_.step;

@@ -41,6 +41,8 @@ struct TrainerRun {
   // Polled after every micro-batch: nonzero (a signal number) saves a checkpoint of the last
   // completed step and returns (SIGINT / SIGTERM). A window cut short is discarded, not saved.
   const std::atomic<int>* stop = nullptr;
+  // Where the steps run (train.backend), built for this model; nullptr: the CPU.
+  Backend* backend = nullptr;
 };
 
 struct TrainReport {

@@ -15,7 +15,7 @@
     if (slm_status_ != cudaSuccess)                                                           \
       SLM_FAIL(__FILE__, ":", __LINE__, ": ", #call, " failed: ", cudaGetErrorName(slm_status_), \
                " (", cudaGetErrorString(slm_status_), "); check that a CUDA device is visible "  \
-               "(nvidia-smi) or set train.device: cpu");                                      \
+               "(nvidia-smi) or set train.backend: cpu");                                      \
   } while (0)
 
 // For cuBLAS and cuBLASLt calls (both return cublasStatus_t).
@@ -25,5 +25,5 @@
     if (slm_status_ != CUBLAS_STATUS_SUCCESS)                                                    \
       SLM_FAIL(__FILE__, ":", __LINE__, ": ", #call, " failed: ", cublasGetStatusName(slm_status_), \
                " (", cublasGetStatusString(slm_status_), "); check the shapes and alignment of "    \
-               "the operands, and that a CUDA device is visible (nvidia-smi) or set train.device: cpu"); \
+               "the operands, and that a CUDA device is visible (nvidia-smi) or set train.backend: cpu"); \
   } while (0)

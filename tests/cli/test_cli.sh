@@ -48,6 +48,11 @@ expect 0 "does NOT fit" -- "$slmtune" train "$src/recipes/quickstart.yaml" --pla
   "model.path=$src/tests/fixtures/tiny_chat"
 expect 1 "'lots' is not a memory size" -- "$slmtune" train "$src/recipes/quickstart.yaml" --plan --gpu-memory lots \
   "model.path=$src/tests/fixtures/tiny_chat"
+# train.backend: cuda on a machine without a GPU fails before loading anything, naming the key.
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  expect 1 "train.backend: cuda, but (no CUDA device is visible|this slmtune was built without CUDA)" -- \
+    "$slmtune" train "$src/recipes/quickstart.yaml" output.dir=cli_runs train.backend=cuda
+fi
 expect 2 "is not a token id" -- "$slmtune" logits --model m --tokens 1,x --out o.safetensors
 expect 2 "--merge needs --adapter" -- "$slmtune" logits --model m --tokens 1 --merge --out o.safetensors
 

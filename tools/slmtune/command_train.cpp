@@ -24,6 +24,9 @@
 #include "train/core/error.h"
 #include "train/lora/merge.h"
 #include "train/trainer.h"
+#if defined(SLM_HAVE_CUDA)
+#include "train/backend/cuda_backend.h"
+#endif
 
 namespace slm::cli {
 namespace {
@@ -95,6 +98,34 @@ void set_aside_previous_results(const fs::path& run_dir) {
 }
 
 // The training state to continue from, or nullopt to start fresh.
+// Fails early, before anything is loaded, when train.backend names a backend this machine lacks.
+void check_backend_available(const LoadedRecipe& loaded) {
+  if (loaded.recipe.train.backend == BackendKind::Cpu) return;
+#if defined(SLM_HAVE_CUDA)
+  if (visible_cuda_devices() == 0)
+    SLM_FAIL(loaded.origins.where("train.backend"), ": train.backend: cuda, but no CUDA device is visible (check "
+             "nvidia-smi and CUDA_VISIBLE_DEVICES), or set train.backend: cpu");
+#else
+  SLM_FAIL(loaded.origins.where("train.backend"), ": train.backend: cuda, but this slmtune was built without CUDA "
+           "(nvcc was not found at configure time); set train.backend: cpu or rebuild with the CUDA toolkit");
+#endif
+}
+
+// The recipe's backend for this model; nullptr for the CPU (the trainer's default).
+std::unique_ptr<Backend> make_backend(const LoadedRecipe& loaded, const LlamaWeights& model) {
+  if (loaded.recipe.train.backend == BackendKind::Cpu) return nullptr;
+#if defined(SLM_HAVE_CUDA)
+  try {
+    return make_cuda_backend(model);
+  } catch (const Error& e) {
+    SLM_FAIL(loaded.origins.where("train.backend"), ": ", e.what());
+  }
+#else
+  check_backend_available(loaded);
+  return nullptr;
+#endif
+}
+
 std::optional<fs::path> choose_resume(const ParsedArgs& args, const fs::path& run_dir) {
   if (args.has("--resume") && args.has("--no-resume")) throw UsageError("--resume and --no-resume exclude each other");
   if (args.has("--no-resume")) {
@@ -175,8 +206,7 @@ int run_train(const ParsedArgs& args) {
     return 0;
   }
   if (args.has("--plan")) return print_train_plan(r, args);
-  if (r.train.device != Device::Cpu)
-    SLM_FAIL(loaded.origins.where("train.device"), ": train.device: cuda needs the CUDA backend (issue 8); use cpu");
+  check_backend_available(loaded);
   StopSignals signals;  // from here on, SIGINT / SIGTERM mean "save and stop" (checked once training runs)
   const fs::path run_dir = record_resolved_recipe(loaded);
   RunLock lock(run_dir);
@@ -213,6 +243,8 @@ int run_train(const ParsedArgs& args) {
   run.recipe_yaml = render_recipe(r, false);
   run.resume_state = resume;
   run.stop = &g_stop_signal;
+  const std::unique_ptr<Backend> backend = make_backend(loaded, model);
+  run.backend = backend.get();
   const TrainReport report = train_lora(model, adapters, r, td, run);
   print_report(report, run_dir);
   if (report.stopped_by) return 128 + report.stopped_by;

@@ -27,6 +27,9 @@
 #include "train/plan/memory_plan.h"
 
 namespace slm {
+
+int visible_cuda_devices();
+
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -66,9 +69,8 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const LlamaWeights& weights, const CudaBackendOptions& options)
       : options_(options), config_(weights.config) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
+    const int devices = visible_cuda_devices();
+    if (devices == 0) {
       SLM_FAIL("train.backend: cuda, but no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), "
                "or set train.backend: cpu");
     }
@@ -517,6 +519,15 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+int visible_cuda_devices() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return devices;
+}
 
 std::unique_ptr<Backend> make_cuda_backend(const LlamaWeights& weights, const CudaBackendOptions& options) {
   return std::make_unique<CudaBackend>(weights, options);

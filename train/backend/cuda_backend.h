@@ -26,6 +26,9 @@ struct CudaBackendOptions {
   bool small_tiles = false;  // the kernels' small tile shapes (many blocks on tiny shapes: tests)
 };
 
+// CUDA devices the runtime sees (0 when there is no driver or no device).
+int visible_cuda_devices();
+
 // Uploads the frozen weights (bf16 matrices, fp32 vectors and embedding table) to the device;
 // throws slm::Error when no device is visible or the model is one the kernels do not cover.
 std::unique_ptr<Backend> make_cuda_backend(const LlamaWeights& weights, const CudaBackendOptions& options = {});

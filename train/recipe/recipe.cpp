@@ -238,9 +238,9 @@ void validate_recipe(const LoadedRecipe& loaded) {
       problems.add(o.where("output.export") +
                    ": llama.cpp adapters cannot carry DoRA magnitudes; export 'merged' or 'gguf' "
                    "instead of 'gguf_lora', or set lora.use_dora=false");
-  if (r.train.device == Device::Cpu && r.train.num_devices > 1)
+  if (r.train.backend == BackendKind::Cpu && r.train.num_devices > 1)
     problems.add(o.where("train.num_devices") +
-                 ": train.num_devices > 1 needs train.device: cuda (CPU training uses threads)");
+                 ": train.num_devices > 1 needs train.backend: cuda (CPU training uses threads)");
   if (r.output.name.find('/') != std::string::npos || r.output.name == ".." || r.output.name == ".")
     problems.add(o.where("output.name") + ": output.name must be a plain name, not a path");
   problems.throw_if_any(o.file + ": the recipe is not valid:");

@@ -45,8 +45,8 @@ enum class DataOnError { Fail, Skip };
 SLM_RECIPE_ENUM(DataOnError, "fail", "skip")
 enum class DataTruncation { Truncate, Drop };
 SLM_RECIPE_ENUM(DataTruncation, "truncate", "drop")
-enum class Device { Cpu, Cuda };
-SLM_RECIPE_ENUM(Device, "cpu", "cuda")
+enum class BackendKind { Cpu, Cuda };
+SLM_RECIPE_ENUM(BackendKind, "cpu", "cuda")
 enum class LrSchedule { Constant, Linear, Cosine };
 SLM_RECIPE_ENUM(LrSchedule, "constant", "linear", "cosine")
 enum class ExportKind { Peft, Merged, Gguf, GgufLora };
@@ -108,7 +108,7 @@ struct DataSection {
 };
 
 struct TrainSection {
-  Device device = Device::Cpu;
+  BackendKind backend = BackendKind::Cpu;
   std::int64_t num_devices = 1;
   std::int64_t threads = 0;
   std::int64_t epochs = 1;

@@ -298,9 +298,10 @@ std::vector<RecipeField> make_fields() {
       choice(d, &R::data, "truncation", &DataSection::truncation,
              "Examples longer than seq_len: truncate (keep the first seq_len tokens) or drop."),
 
-      choice(t, &R::train, "device", &TrainSection::device, "Where the step runs."),
+      choice(t, &R::train, "backend", &TrainSection::backend,
+             "Where the step runs: cpu, or cuda (one NVIDIA GPU; `train --plan` shows its memory)."),
       integer(t, &R::train, "num_devices", &TrainSection::num_devices, between(1, 64),
-              "GPUs for data-parallel training (device: cuda)."),
+              "GPUs for data-parallel training (backend: cuda)."),
       integer(t, &R::train, "threads", &TrainSection::threads, between(0, 4096),
               "CPU threads; 0 = one per core."),
       integer(t, &R::train, "epochs", &TrainSection::epochs, between(1, 100000),
