@@ -17,14 +17,21 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <unistd.h>
+
+#include "train/core/files.h"
 
 #include "checkpoints/dtype.h"
 #include "checkpoints/model_loader.h"
+#include "checkpoints/run_checkpoints.h"
+#include "data/loader.h"
+#include "data/shards.h"
 #include "train/backend/cuda_backend.h"
 #include "train/core/error.h"
 #include "train/lora/adapters.h"
 #include "train/model/llama_train.h"
 #include "train/optim/optimizer.h"
+#include "train/trainer.h"
 
 namespace slm {
 namespace {
@@ -194,6 +201,103 @@ TEST(CudaStep, FiveStepLossCurveMatchesTheCpuBackend) {
     EXPECT_LE(loss_error, k_bf16_factor * loss_yardstick);
     EXPECT_LE(adapter_error, k_bf16_factor * adapter_yardstick);
   }
+}
+
+// The training loop on a backend: 4 steps of 2 x 2 rows of 24 tokens over a shard of random rows,
+// a checkpoint every 2 steps. Returns the final adapters and the run's per-step losses.
+struct TrainedRun {
+  std::vector<float> adapters;
+  std::string metrics;
+};
+TrainedRun train_run(const LlamaWeights& model, Backend* backend, const std::filesystem::path& dir,
+                     std::optional<std::filesystem::path> resume = std::nullopt) {
+  const std::filesystem::path shard = dir / "data.h5";
+  std::filesystem::create_directories(dir);
+  {
+    std::mt19937_64 rng(9);
+    PackedRows rows;
+    rows.seq_len = 24;
+    for (int r = 0; r < 16; ++r) {
+      for (int t = 0; t < 24; ++t) {
+        rows.tokens.push_back(static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(model.config.vocab_size)));
+        rows.mask.push_back(t > 0 && t % 5 != 0);
+      }
+      for (std::int32_t offset : {0, 10, 24}) rows.doc_offsets.push_back(offset);  // two documents a row
+      rows.row_doc_index.push_back(rows.row_doc_index.back() + 3);
+    }
+    write_shard(shard, rows, ShardInfo{});
+  }
+  Recipe recipe;
+  recipe.lora.rank = 4;
+  recipe.lora.dropout = 0.05;
+  recipe.train.micro_batch_size = 2;
+  recipe.train.gradient_accumulation_steps = 2;
+  recipe.train.learning_rate = 1e-2;
+  recipe.output.save_every = 2;
+  recipe.output.keep_last = 4;
+  LoraAdapters adapters(model.config, LoraSettings::from_recipe(recipe.lora));
+  adapters.initialize(recipe.lora.init, 3);
+  LoaderOptions options;
+  options.micro_batch_size = 2;
+  DataLoader loader({shard}, options);
+  TrainerData data;
+  data.loader = &loader;
+  data.total_steps = 4;
+  TrainerRun run;
+  run.run_dir = dir / "run";
+  run.base_model_name = "fixture";
+  run.resume_state = resume;
+  run.backend = backend;
+  std::filesystem::create_directories(run.run_dir);
+  train_lora(model, adapters, recipe, data, run);
+  TrainedRun out;
+  out.adapters.assign(adapters.params(), adapters.params() + adapters.count());
+  out.metrics = read_file(run.run_dir / "metrics.jsonl", "metrics");
+  return out;
+}
+
+// The losses of metrics.jsonl, in order.
+std::vector<double> losses_of(const std::string& metrics) {
+  std::vector<double> losses;
+  for (std::size_t at = metrics.find("\"loss\": "); at != std::string::npos; at = metrics.find("\"loss\": ", at + 1))
+    losses.push_back(std::stod(metrics.substr(at + 8)));
+  return losses;
+}
+
+TEST(CudaStep, TrainingLoopOnTheCudaBackendMatchesTheCpuAndResumesExactly) {
+  const auto model = load_llama_model(k_llama / "mqa4_hd64");
+  const auto rounded = bf16_model(k_llama / "mqa4_hd64");
+  const std::filesystem::path root = std::filesystem::temp_directory_path() / ("slm_cuda_loop_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(root);
+  const TrainedRun cpu = train_run(*model, nullptr, root / "cpu");
+  const TrainedRun cpu_bf16 = train_run(*rounded, nullptr, root / "cpu_bf16");
+  auto backend = make_cuda_backend(*model, test_options());
+  const TrainedRun gpu = train_run(*model, backend.get(), root / "cuda");
+  const std::vector<double> cpu_losses = losses_of(cpu.metrics), gpu_losses = losses_of(gpu.metrics),
+                            yardstick_losses = losses_of(cpu_bf16.metrics);
+  ASSERT_EQ(cpu_losses.size(), 4u);
+  ASSERT_EQ(gpu_losses.size(), 4u);
+  double loss_error = 0, loss_yardstick = 0;
+  for (std::size_t s = 0; s < 4; ++s) {
+    loss_error = std::max(loss_error, std::abs(gpu_losses[s] - cpu_losses[s]) / cpu_losses[s]);
+    loss_yardstick = std::max(loss_yardstick, std::abs(yardstick_losses[s] - cpu_losses[s]) / cpu_losses[s]);
+  }
+  std::printf("training loop: loss rel. error %.3g (bf16 weights alone: %.3g)\n", loss_error, loss_yardstick);
+  EXPECT_LE(loss_error, k_bf16_factor * loss_yardstick);
+
+  // Resume the CUDA run from its step-2 checkpoint (written from the device's adapters and
+  // moments) on a new backend: the same final adapters, bit for bit (the kernels are deterministic
+  // and the dropout masks a function of the saved micro-batch counter).
+  const std::filesystem::path again = root / "cuda_resumed" / "run";
+  std::filesystem::create_directories(again);
+  std::filesystem::copy(root / "cuda" / "run" / "checkpoint-2", again / "checkpoint-2",
+                        std::filesystem::copy_options::recursive);
+  auto fresh = make_cuda_backend(*model, test_options());
+  const TrainedRun resumed =
+      train_run(*model, fresh.get(), root / "cuda_resumed", again / "checkpoint-2" / "training_state.h5");
+  EXPECT_EQ(resumed.adapters, gpu.adapters);
+  EXPECT_EQ(losses_of(resumed.metrics), std::vector<double>(gpu_losses.begin() + 2, gpu_losses.end()));  // steps 3, 4
+  std::filesystem::remove_all(root);
 }
 
 TEST(CudaStep, RefusesWhatItDoesNotCoverWithAMessage) {

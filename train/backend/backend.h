@@ -9,8 +9,9 @@
 //   - frozen weights: the fp32 arrays of LlamaWeights, registered by the backend's constructor
 //     (a CUDA backend holds them as bf16 matrices and fp32 vectors);
 //   - mirrored arrays (mirror()): the adapters' parameters and gradients and the optimizer's
-//     moments. pull_mirrors() copies the backend's versions back to the host arrays (before a
-//     checkpoint is written); push_mirrors() the other way (after one is restored).
+//     moments, for as long as a lease on them lives. pull_mirrors() copies the backend's versions
+//     back to the host arrays (before a checkpoint is written); push_mirrors() the other way
+//     (after one is restored).
 // The CPU backend computes in place on the caller's arrays, so both exceptions cost nothing there.
 //
 // Letters: N tokens, D hidden, F MLP, H query heads, G kv heads, E head_dim, V vocab, r rank.
@@ -87,6 +88,10 @@ struct LinearCall {
   LoraDropout dropout;
 };
 
+// Keeps a mirrored array registered; the last lease of an array unregisters it (before the host
+// array goes away). Empty on the CPU.
+using MirrorLease = std::shared_ptr<void>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -104,8 +109,9 @@ class Backend {
   virtual void download(void* host, const void* src, std::size_t bytes) = 0;
   virtual void zero(float* x, std::size_t n) = 0;  // x: backend memory or a mirrored array
   virtual void copy(float* dst, const float* src, std::size_t n) = 0;
-  // Registers host[n] (adapters, gradients, moments) and copies it to the backend's version.
-  virtual void mirror(float* host, std::size_t n, std::string_view name) = 0;
+  // Registers host[n] (adapters, gradients, moments) and copies it to the backend's version, which
+  // the ops then use in its place. Registering the same array again adds a lease and copies again.
+  [[nodiscard]] virtual MirrorLease mirror(float* host, std::size_t n, std::string_view name) = 0;
   virtual void pull_mirrors() = 0;
   virtual void push_mirrors() = 0;
 

@@ -69,7 +69,7 @@ class CpuBackend final : public Backend {
   void download(void* host, const void* src, std::size_t bytes) override { std::memcpy(host, src, bytes); }
   void zero(float* x, std::size_t n) override { std::memset(x, 0, n * sizeof(float)); }
   void copy(float* dst, const float* src, std::size_t n) override { std::memcpy(dst, src, n * sizeof(float)); }
-  void mirror(float*, std::size_t, std::string_view) override {}
+  MirrorLease mirror(float*, std::size_t, std::string_view) override { return nullptr; }
   void pull_mirrors() override {}
   void push_mirrors() override {}
 

@@ -152,16 +152,24 @@ class CudaBackend final : public Backend {
   void copy(float* dst, const float* src, std::size_t n) override {
     SLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
-  void mirror(float* host, std::size_t n, std::string_view name) override {
+  MirrorLease mirror(float* host, std::size_t n, std::string_view name) override {
     auto it = std::find_if(mirrors_.begin(), mirrors_.end(), [&](const Mirror& m) { return m.host == host; });
     if (it == mirrors_.end()) {
       for (const Mirror& m : mirrors_)
         SLM_CHECK(host + n <= m.host || m.host + m.n <= host, "internal: mirrored arrays overlap");
-      mirrors_.push_back({host, n, device_alloc(n * sizeof(float), std::string(name))});
+      mirrors_.push_back({host, n, device_alloc(n * sizeof(float), std::string(name)), 0});
       it = mirrors_.end() - 1;
     }
     SLM_CHECK(it->n == n, "internal: ", name, " mirrored again with another size");
+    ++it->leases;
     upload(it->device.get(), host, n * sizeof(float));
+    return MirrorLease(host, [this](void* released) {
+      const auto m = std::find_if(mirrors_.begin(), mirrors_.end(), [&](const Mirror& x) { return x.host == released; });
+      if (m != mirrors_.end() && --m->leases == 0) {
+        cudaStreamSynchronize(stream_);  // no kernel may still use the device copy
+        mirrors_.erase(m);
+      }
+    });
   }
   void pull_mirrors() override {
     for (const Mirror& m : mirrors_)
@@ -384,6 +392,7 @@ class CudaBackend final : public Backend {
     float* host;
     std::size_t n;
     std::shared_ptr<void> device;
+    int leases;
   };
   // Slots of the small device block `scalars_` (8 bytes each).
   enum Slot { k_loss, k_counted, k_target_invalid, k_embedding_invalid, k_norm };

@@ -42,8 +42,8 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
         static_cast<std::int64_t>(i);
   backend_.reserve(c_, max_tokens, adapters_ ? &adapters_->settings() : nullptr);
   if (adapters_) {
-    backend_.mirror(adapters_->params(), adapters_->count(), "LoRA parameters");
-    backend_.mirror(adapters_->grads(), adapters_->count(), "LoRA gradients");
+    params_lease_ = backend_.mirror(adapters_->params(), adapters_->count(), "LoRA parameters");
+    grads_lease_ = backend_.mirror(adapters_->grads(), adapters_->count(), "LoRA gradients");
   }
   const std::int64_t n = max_tokens, d = c_.hidden_size, f = c_.intermediate_size, r = adapters_ ? adapters_->settings().rank : 0;
   const std::int64_t qd = c_.num_heads * c_.head_dim, kvd = c_.num_kv_heads * c_.head_dim, h = c_.num_heads;

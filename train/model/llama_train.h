@@ -84,6 +84,7 @@ class LoraTrainStep {
   bool checkpointing_;
   std::unique_ptr<Backend> own_backend_;  // when no backend was given
   Backend& backend_;
+  MirrorLease params_lease_, grads_lease_;  // the adapters' arrays, on the backend
   std::vector<std::int64_t> module_of_;  // [L * 7] index into adapters_.modules(), or -1
   BackendArena arena_;                   // activations and scratch, in backend memory
   std::vector<LayerActs> acts_;  // with checkpointing all but res_in point at one shared set

@@ -44,10 +44,10 @@ AdamWOptimizer::AdamWOptimizer(LoraAdapters& adapters, const OptimizerSettings& 
       v_(adapters.count(), "AdamW second moments") {
   m_base_ = m_.take(adapters.count());
   v_base_ = v_.take(adapters.count());
-  backend_.mirror(adapters.params(), adapters.count(), "LoRA parameters");
-  backend_.mirror(adapters.grads(), adapters.count(), "LoRA gradients");
-  backend_.mirror(m_base_, adapters.count(), "AdamW first moments");
-  backend_.mirror(v_base_, adapters.count(), "AdamW second moments");
+  leases_ = {backend_.mirror(adapters.params(), adapters.count(), "LoRA parameters"),
+             backend_.mirror(adapters.grads(), adapters.count(), "LoRA gradients"),
+             backend_.mirror(m_base_, adapters.count(), "AdamW first moments"),
+             backend_.mirror(v_base_, adapters.count(), "AdamW second moments")};
 }
 
 void AdamWOptimizer::discard_gradients() { backend_.zero(adapters_.grads(), adapters_.count()); }

@@ -61,6 +61,7 @@ class AdamWOptimizer {
   std::unique_ptr<Backend> own_backend_;  // when no backend was given
   Backend& backend_;
   FloatArena m_, v_;
+  std::vector<MirrorLease> leases_;  // parameters, gradients and moments, on the backend
   float* m_base_ = nullptr;
   float* v_base_ = nullptr;
   std::int64_t step_ = 0;
