@@ -52,9 +52,9 @@ using LargeTile = SgemmTraits<128, 128, 8, 8, 8>;
 using SmallTile = SgemmTraits<32, 32, 8, 4, 4>;
 
 constexpr int k_row_threads = 256;        // softmax_grad, compact_targets, loss_total, zero_ignored
-constexpr int k_max_splits = 16;          // S at most
-constexpr int k_target_blocks = 264;      // the dx product aims at about two blocks per SM (H100: 132)
-constexpr int k_min_split_steps = 32;     // a slice spans at least this many BK steps
+constexpr int k_max_splits = k_ce_max_splits;          // S at most (workspace_sizes.h)
+constexpr int k_target_blocks = k_ce_target_blocks;
+constexpr int k_min_split_steps = k_ce_min_split_steps;
 constexpr std::int64_t k_max_row_blocks = 1 << 16;
 
 // One chunk product: out[m, n] = sum_k a[row(m), k] * B(k, n), with B(k, n) = b[n * ldb + k] (nt,
@@ -424,7 +424,7 @@ struct Plan {
   std::size_t row_loss = 0, logits = 0, partial = 0, index = 0, target = 0, count = 0, bytes = 0;
 };
 
-std::size_t align_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+std::size_t align_up(std::size_t bytes) { return workspace_align(bytes); }
 
 template <class T>
 Plan make_plan(const CrossEntropyParams& p) {
@@ -533,36 +533,10 @@ namespace {
 
 // --- The bf16 variant's host side --------------------------------------------------------------
 
-struct Bf16Plan {
-  int c = 0, splits = 1;
-  std::int64_t k_split = 0, ldx = 0, ldp = 0;
-  std::size_t row_loss = 0, logits = 0, pieces = 0, xb = 0, outs = 0, index = 0, target = 0, count = 0, bytes = 0;
-};
+using Bf16Plan = CrossEntropyBf16Layout;
 
 Bf16Plan make_bf16_plan(const CrossEntropyBf16Params& p) {
-  const int bm = p.tile == GemmTile::large ? 64 : 32, bn = bm;
-  Bf16Plan plan;
-  plan.c = static_cast<int>(std::max<std::int64_t>(1, std::min(p.chunk, p.t)));
-  plan.ldx = (p.d + 7) / 8 * 8;
-  plan.ldp = (p.v + 7) / 8 * 8;
-  const std::int64_t tiles = 3 * ((plan.c + bm - 1) / bm) * ((p.d + bn - 1) / bn);
-  const std::int64_t want = (k_target_blocks + tiles - 1) / tiles;
-  const std::int64_t by_k = (p.v + 32 * k_min_split_steps - 1) / (32 * k_min_split_steps);
-  const std::int64_t splits = std::max<std::int64_t>(1, std::min<std::int64_t>({k_max_splits, want, by_k}));
-  plan.k_split = ((p.v + splits - 1) / splits + 31) / 32 * 32;  // slices start 16-byte aligned
-  plan.splits = static_cast<int>((p.v + plan.k_split - 1) / plan.k_split);
-  const std::size_t t = static_cast<std::size_t>(p.t), c = static_cast<std::size_t>(plan.c);
-  std::size_t at = 0;
-  plan.row_loss = at, at += align_up(t * sizeof(double));
-  plan.logits = at, at += align_up(c * static_cast<std::size_t>(p.v) * sizeof(float));
-  plan.pieces = at, at += align_up(3 * c * static_cast<std::size_t>(plan.ldp) * sizeof(__nv_bfloat16));
-  plan.xb = at, at += align_up(c * static_cast<std::size_t>(plan.ldx) * sizeof(__nv_bfloat16));
-  plan.outs = at, at += align_up(3 * plan.splits * c * static_cast<std::size_t>(p.d) * sizeof(float));
-  plan.index = at, at += align_up(t * sizeof(std::int32_t));
-  plan.target = at, at += align_up(t * sizeof(std::int32_t));
-  plan.count = at, at += align_up(sizeof(std::int32_t));
-  plan.bytes = at;
-  return plan;
+  return cross_entropy_bf16_layout(p.t, p.d, p.v, p.chunk, p.tile == GemmTile::large);
 }
 
 void check_bf16_params(const CrossEntropyBf16Params& p) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/gemm_mma.h"  // GemmTile
+#include "kernels/cuda/workspace_sizes.h"
 
 namespace slm::cuda {
 

@@ -23,7 +23,7 @@ struct GradNormTraits {
   static constexpr int warps = threads / 32;
   static constexpr int chunk = 4096;                      // floats per chunk, as the CPU's block
   static constexpr int per_thread = chunk / threads;      // squares a thread adds in fp32
-  static constexpr int max_blocks = 1024;                 // G at most: the workspace's size
+  static constexpr int max_blocks = k_grad_norm_max_blocks;  // G at most: the workspace's size
   static_assert(chunk % threads == 0, "a chunk is whole strides of the block");
 };
 

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cuda/workspace_sizes.h"
+
 namespace slm::cuda {
 
 // *norm_squared = sum(g[i]^2) over n floats, written to device memory (overwrites). As on the CPU:

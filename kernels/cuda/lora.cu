@@ -305,23 +305,10 @@ __global__ void __launch_bounds__(256) lora_reduce_splits_kernel(float* db, floa
   }
 }
 
-// Splits of M for the weight gradients: enough blocks to fill a large GPU (k_target_blocks), at
-// least k_min_split_rows rows each. Returns the rows per split (a multiple of bk = 32).
-constexpr std::int64_t k_target_blocks = 264;  // 2 per SM of an H100 (132 SMs)
-constexpr std::int64_t k_min_split_rows = 64;
-std::int64_t split_rows_for(std::int64_t m, std::int64_t n, std::int64_t k) {
-  const std::int64_t tiles = (n + 63) / 64 + (k + 63) / 64;
-  const std::int64_t want = (k_target_blocks + tiles - 1) / tiles;
-  const std::int64_t most = (m + k_min_split_rows - 1) / k_min_split_rows;
-  const std::int64_t splits = want < most ? want : most;
-  if (splits <= 1) return m < 1 ? 32 : (m + 31) / 32 * 32;
-  const std::int64_t rows = (m + splits - 1) / splits;
-  return (rows + 31) / 32 * 32;
-}
-std::int64_t split_count(std::int64_t m, std::int64_t n, std::int64_t k) {
-  const std::int64_t rows = split_rows_for(m, n, k);
-  return m < 1 ? 1 : (m + rows - 1) / rows;
-}
+// Splits of M for the weight gradients (kernels/cuda/workspace_sizes.h, shared with the planner).
+constexpr std::int64_t k_target_blocks = k_lora_target_blocks;
+std::int64_t split_rows_for(std::int64_t m, std::int64_t n, std::int64_t k) { return lora_split_rows(m, n, k); }
+std::int64_t split_count(std::int64_t m, std::int64_t n, std::int64_t k) { return lora_split_count(m, n, k); }
 
 void check_shape(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r, const char* what) {
   SLM_CHECK(m >= 0 && n >= 1 && k >= 1 && r >= 1 && r <= k_max_rank && m < (std::int64_t{1} << 40), "internal: ",
@@ -386,10 +373,6 @@ void with_tile_and_input(std::int64_t r, LoraInput input, F&& f) {
 
 }  // namespace
 
-std::int64_t lora_backward_workspace_floats(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r) {
-  const std::int64_t splits = split_count(m, n, k);
-  return splits > 1 ? splits * (n + k) * r : 0;
-}
 
 LoraDropoutHash lora_dropout_hash(std::uint64_t base, double p) {
   SLM_CHECK(p >= 0 && p < 1, "internal: lora dropout probability ", p, " outside [0, 1)");

@@ -26,6 +26,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/workspace_sizes.h"
+
 namespace slm::cuda {
 
 // The element type of x and dy.
@@ -97,8 +99,8 @@ struct LoraBackwardParams {
   float* workspace = nullptr;   // lora_backward_workspace_floats(M, N, K, r) floats, or nullptr
 };
 
-// Floats of workspace lora_backward can use to split M (0: it would not split these shapes).
-std::int64_t lora_backward_workspace_floats(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t r);
+// lora_backward_workspace_floats(M, N, K, r): the floats of workspace lora_backward can use to
+// split M (0: it would not split these shapes); in kernels/cuda/workspace_sizes.h.
 
 // Both enqueued on `stream`. Any M >= 0, N, K >= 1, 1 <= r <= 128.
 void lora_forward(const LoraForwardParams& p, cudaStream_t stream);

@@ -18,6 +18,13 @@ thread_local cudaError_t tl_last_error = cudaSuccess;
 std::mutex g_attribute_mutex;
 std::map<const void*, std::size_t> g_max_dynamic_shared;  // the emulated device's kernel attributes
 
+// The emulated device's memory: every live cudaMalloc, for cudaMemGetInfo and the tests.
+constexpr std::size_t k_device_bytes = std::size_t{80} << 30;  // as an 80 GB part
+std::mutex g_memory_mutex;
+std::map<void*, std::size_t> g_allocations;
+std::size_t g_live_bytes = 0;
+std::int64_t g_malloc_calls = 0;
+
 cudaError_t record(cudaError_t error) {
   if (error != cudaSuccess) tl_last_error = error;
   return error;
@@ -96,15 +103,40 @@ cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaMalloc(void** pointer, std::size_t bytes) {
   *pointer = nullptr;
   if (bytes == 0) return cudaSuccess;
-  void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  const std::size_t rounded = (bytes + 255) / 256 * 256;
+  std::lock_guard lock(g_memory_mutex);
+  if (g_live_bytes + rounded > k_device_bytes) return record(cudaErrorMemoryAllocation);
+  void* p = std::aligned_alloc(256, rounded);
   if (!p) return record(cudaErrorMemoryAllocation);
+  g_allocations[p] = rounded;
+  g_live_bytes += rounded;
+  ++g_malloc_calls;
   *pointer = p;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* pointer) {
+  if (!pointer) return cudaSuccess;
+  std::lock_guard lock(g_memory_mutex);
+  const auto it = g_allocations.find(pointer);
+  if (it == g_allocations.end()) return record(cudaErrorInvalidValue);
+  g_live_bytes -= it->second;
+  g_allocations.erase(it);
   std::free(pointer);
   return cudaSuccess;
 }
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+  std::lock_guard lock(g_memory_mutex);
+  *free_bytes = k_device_bytes - g_live_bytes;
+  *total_bytes = k_device_bytes;
+  return cudaSuccess;
+}
+
+namespace slm::emu {
+std::int64_t device_malloc_calls() {
+  std::lock_guard lock(g_memory_mutex);
+  return g_malloc_calls;
+}
+}  // namespace slm::emu
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/emu/types.h"
 
@@ -62,6 +63,8 @@ cudaError_t cudaMalloc(T** pointer, std::size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(pointer), bytes);
 }
 cudaError_t cudaFree(void* pointer);
+// The emulated device has 80 GiB; free is that minus the live allocations (rounded to 256 bytes).
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes);
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
@@ -90,4 +93,6 @@ cudaError_t cudaFuncSetAttribute(T* kernel, cudaFuncAttribute attribute, int val
 namespace slm::emu {
 // The dynamic shared memory a kernel may use (48 KiB unless cudaFuncSetAttribute raised it).
 std::size_t max_dynamic_shared(const void* kernel);
+// Successful cudaMalloc calls so far (tests: no allocation inside a training step).
+std::int64_t device_malloc_calls();
 }  // namespace slm::emu

@@ -26,11 +26,13 @@
 #include "checkpoints/run_checkpoints.h"
 #include "data/loader.h"
 #include "data/shards.h"
+#include "kernels/emu/runtime.h"
 #include "train/backend/cuda_backend.h"
 #include "train/core/error.h"
 #include "train/lora/adapters.h"
 #include "train/model/llama_train.h"
 #include "train/optim/optimizer.h"
+#include "train/plan/memory_plan.h"
 #include "train/trainer.h"
 
 namespace slm {
@@ -298,6 +300,46 @@ TEST(CudaStep, TrainingLoopOnTheCudaBackendMatchesTheCpuAndResumesExactly) {
   EXPECT_EQ(resumed.adapters, gpu.adapters);
   EXPECT_EQ(losses_of(resumed.metrics), std::vector<double>(gpu_losses.begin() + 2, gpu_losses.end()));  // steps 3, 4
   std::filesystem::remove_all(root);
+}
+
+// Device bytes in use (the harness's cudaMemGetInfo counts every live cudaMalloc).
+std::int64_t device_bytes_in_use() {
+  std::size_t free_bytes = 0, total = 0;
+  EXPECT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+  return static_cast<std::int64_t>(total - free_bytes);
+}
+
+// What the backend, a step and its optimizer allocate is the memory plan, byte for byte; the
+// steps themselves allocate nothing.
+TEST(CudaStep, AllocatesExactlyTheMemoryPlanUpFrontAndNothingInsideTheSteps) {
+  for (const char* name : k_models)
+    for (bool checkpointing : {false, true}) {
+      SCOPED_TRACE(std::string(name) + (checkpointing ? ", checkpointing" : ""));
+      const auto model = load_llama_model(k_llama / name);
+      MemoryPlanInputs in;
+      in.config = model->config;
+      in.lora = all_modules(8, 0.1);
+      in.micro_batch_size = 2;
+      in.seq_len = 20;
+      in.activation_checkpointing = checkpointing;
+      in.small_tiles = true;
+      const MemoryPlan plan = plan_cuda_memory(in);
+      const std::int64_t before = device_bytes_in_use();
+      {
+        auto backend = make_cuda_backend(*model, test_options());
+        LoraAdapters adapters(model->config, in.lora);
+        LoraTrainStep step(*model, &adapters, in.micro_batch_size * in.seq_len, checkpointing, backend.get());
+        AdamWOptimizer optimizer(adapters, OptimizerSettings{}, backend.get());
+        EXPECT_EQ(device_bytes_in_use() - before, plan.total() - k_cuda_context_bytes);
+        const std::int64_t mallocs = emu::device_malloc_calls();
+        const TokenBatch batch = packed_batch(model->config.vocab_size, 4, 19, 21);
+        step.forward_backward(batch, 0.01f);
+        optimizer.step();
+        step.loss(batch);
+        EXPECT_EQ(emu::device_malloc_calls(), mallocs) << "a step allocated device memory";
+      }
+      EXPECT_EQ(device_bytes_in_use(), before) << "the backend left device memory behind";
+    }
 }
 
 TEST(CudaStep, RefusesWhatItDoesNotCoverWithAMessage) {

@@ -39,8 +39,6 @@ MemoryPlanInputs inputs(bool checkpointing, std::int64_t seq_len) {
   in.micro_batch_size = 2;
   in.seq_len = seq_len;
   in.activation_checkpointing = checkpointing;
-  in.frozen_weight_bytes = 1000;
-  in.frozen_weight_format = "bf16";
   return in;
 }
 
@@ -56,14 +54,16 @@ TEST(MemoryPlan, CategoriesAddUpAndScale) {
   std::int64_t sum = 0;
   for (const auto& [c, bytes] : full.by_category()) sum += bytes;
   EXPECT_EQ(sum, full.total());
+  // fp32 adapters, gradients and two moments, each one allocation counted in 256-byte units.
   const std::int64_t adapters = static_cast<std::int64_t>(
       4 * lora_parameter_count(inputs(false, 64).config, inputs(false, 64).lora));
-  EXPECT_EQ(category(full, "adapters"), adapters);
-  EXPECT_EQ(category(full, "gradients"), adapters);
-  EXPECT_EQ(category(full, "optimizer"), 2 * adapters);
-  // Activations are linear in tokens.
+  EXPECT_EQ(category(full, "adapters"), (adapters + 255) / 256 * 256);
+  EXPECT_EQ(category(full, "gradients"), category(full, "adapters"));
+  EXPECT_EQ(category(full, "optimizer"), 2 * category(full, "adapters"));
+  // Activations are linear in tokens, up to per-buffer padding (RoPE's inverse frequencies, one
+  // more cu_seqlens entry).
   const MemoryPlan twice = plan_cuda_memory(inputs(false, 128));
-  EXPECT_EQ(category(twice, "activations"), 2 * category(full, "activations"));
+  EXPECT_NEAR(static_cast<double>(category(twice, "activations")), 2.0 * static_cast<double>(category(full, "activations")), 1024.0);
   // Checkpointing keeps one layer's activations plus every layer's input.
   const MemoryPlan ckpt = plan_cuda_memory(inputs(true, 64));
   EXPECT_LT(category(ckpt, "activations"), category(full, "activations"));

@@ -83,7 +83,7 @@ class CudaBackend final : public Backend {
     SLM_CUDA_CHECK(cudaStreamCreate(&stream_));
     gemm_ = std::make_unique<cuda::BlasLtGemm>(static_cast<std::size_t>(k_cublaslt_workspace_bytes));
     upload_weights(weights);
-    scalars_ = device_alloc(64, "step scalars");
+    scalars_ = device_alloc(k_step_scalar_bytes, "step scalars");
     grad_norm_ws_ = device_alloc(cuda::grad_norm_workspace_doubles() * sizeof(double), "gradient norm workspace");
   }
   ~CudaBackend() override {
@@ -102,36 +102,19 @@ class CudaBackend final : public Backend {
       SLM_CHECK(lora->rank >= 1 && lora->rank <= 128, "train.backend: cuda: lora.rank ", lora->rank,
                 " is above the fused LoRA kernels' 128; use a rank of at most 128 or train.backend: cpu");
     }
-    const std::int64_t n = max_tokens, d = c.hidden_size, f = c.intermediate_size;
-    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
-    const std::int64_t widest = std::max({d, f, qd, kvd});
-    const std::int64_t r = lora ? lora->rank : 0;
-    auto halves = [](std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(bf16); };
-    x_bf16_.ensure(halves(n * widest), "bf16 GEMM operands");
-    dy_bf16_.ensure(halves(n * widest), "bf16 GEMM operands");
-    q_bf16_.ensure(halves(n * qd), "attention operands");
-    k_bf16_.ensure(halves(n * kvd), "attention operands");
-    v_bf16_.ensure(halves(n * kvd), "attention operands");
-    dout_bf16_.ensure(halves(n * qd), "attention operands");
-    delta_.ensure(static_cast<std::size_t>(n * c.num_heads) * sizeof(float), "attention backward work");
-    if (r > 0) {
-      std::int64_t ws = 0;
-      for (LinearSlot s : {LinearSlot::QProj, LinearSlot::KProj, LinearSlot::VProj, LinearSlot::OProj,
-                           LinearSlot::GateProj, LinearSlot::UpProj, LinearSlot::DownProj}) {
-        const auto [in, out] = slot_dims(c, s);
-        ws = std::max(ws, cuda::lora_backward_workspace_floats(n, out, in, r));
-      }
-      lora_g_.ensure(static_cast<std::size_t>(n * r) * sizeof(float), "LoRA backward work");
-      lora_ws_.ensure(static_cast<std::size_t>(ws) * sizeof(float), "LoRA backward work");
-    }
-    ce_chunk_ = std::max(ce_chunk_, std::min<std::int64_t>(n, k_ce_chunk_rows));
-    cuda::CrossEntropyBf16Params ce;
-    ce.t = n;
-    ce.d = d;
-    ce.v = c.vocab_size;
-    ce.chunk = ce_chunk_;
-    ce.tile = tile();
-    ce_ws_.ensure(cuda::cross_entropy_bf16_workspace_bytes(ce), "cross-entropy logits chunk");
+    const CudaScratchSizes s = cuda_scratch_sizes(c, max_tokens, lora, options_.small_tiles);
+    const auto bytes = [](std::int64_t b) { return static_cast<std::size_t>(b); };
+    x_bf16_.ensure(bytes(s.x_bf16), "bf16 GEMM operands");
+    dy_bf16_.ensure(bytes(s.dy_bf16), "bf16 GEMM operands");
+    q_bf16_.ensure(bytes(s.q_bf16), "attention operands");
+    k_bf16_.ensure(bytes(s.k_bf16), "attention operands");
+    v_bf16_.ensure(bytes(s.v_bf16), "attention operands");
+    dout_bf16_.ensure(bytes(s.dout_bf16), "attention operands");
+    delta_.ensure(bytes(s.attention_delta), "attention backward work");
+    lora_g_.ensure(bytes(s.lora_g), "LoRA backward work");
+    lora_ws_.ensure(bytes(s.lora_workspace), "LoRA backward work");
+    ce_chunk_ = std::max(ce_chunk_, s.ce_chunk);
+    ce_ws_.ensure(bytes(s.ce_workspace), "cross-entropy logits chunk");
   }
 
   BackendArena allocate(std::size_t bytes, std::string name) override {
@@ -441,12 +424,13 @@ class CudaBackend final : public Backend {
       for (std::int64_t s : shape) count *= static_cast<std::size_t>(s);
       Frozen& f = frozen_[data];
       const bool vector = shape.size() == 1, table = data == weights.embed_tokens;
+      const bool product = !vector && (!table || weights.lm_head == weights.embed_tokens);  // read by a GEMM
       if (vector || table) {
         owned_.push_back(device_alloc(count * sizeof(float), name));
         f.f32 = static_cast<float*>(owned_.back().get());
         upload(f.f32, data, count * sizeof(float));
       }
-      if (!vector) {
+      if (product) {
         owned_.push_back(device_alloc(count * sizeof(bf16), name));
         f.half = static_cast<bf16*>(owned_.back().get());
         upload(staging.get(), data, count * sizeof(float));

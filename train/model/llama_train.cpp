@@ -30,6 +30,45 @@ std::int64_t TokenBatch::target_count() const {
   return n;
 }
 
+namespace {
+
+// The step's buffers, in floats: twelve kept per layer, fourteen shared (see the constructor).
+struct StepLayout {
+  std::array<std::int64_t, 12> layer;
+  std::array<std::int64_t, 14> scratch;
+};
+StepLayout step_layout(const ModelConfig& c, std::int64_t n) {
+  const std::int64_t d = c.hidden_size, f = c.intermediate_size, h = c.num_heads, half = c.head_dim / 2;
+  const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+  return {{n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * h, n * d, n * d, n * f, n * f, n * f},
+          {n * d, n * d, n * half, n * half, half,  // res_final .. inv_freq
+           n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * f, n * f, n * f}};
+}
+
+std::size_t floats_bytes(std::int64_t count) {
+  return BackendArena::padded_bytes(static_cast<std::size_t>(count) * sizeof(float));
+}
+
+}  // namespace
+
+std::size_t LoraTrainStep::arena_bytes(const ModelConfig& c, const LoraSettings* lora, std::int64_t max_tokens,
+                                       bool checkpointing) {
+  const std::int64_t n = max_tokens;
+  const StepLayout layout = step_layout(c, n);
+  std::size_t total = 0, one_layer = 0;
+  for (std::int64_t s : layout.layer) one_layer += floats_bytes(s);
+  total += checkpointing ? one_layer + static_cast<std::size_t>(c.num_layers) * floats_bytes(n * c.hidden_size)
+                         : static_cast<std::size_t>(c.num_layers) * one_layer;
+  for (std::int64_t l = 0; lora && l < c.num_layers; ++l)
+    for (std::size_t s = 0; s < k_num_slots; ++s) {
+      if (!lora->targets[s]) continue;
+      total += floats_bytes(n * lora->rank);  // x A^T
+      if (lora->use_dora) total += floats_bytes(slot_dims(c, static_cast<LinearSlot>(s)).second);
+    }
+  for (std::int64_t s : layout.scratch) total += floats_bytes(s);
+  return total + 3 * floats_bytes(n) + floats_bytes(n + 1);  // tokens, targets, positions, cu_seqlens (int32)
+}
+
 LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters, std::int64_t max_tokens,
                              bool checkpointing, Backend* backend)
     : w_(weights), c_(weights.config), adapters_(adapters), max_tokens_(max_tokens), checkpointing_(checkpointing),
@@ -45,23 +84,13 @@ LoraTrainStep::LoraTrainStep(const LlamaWeights& weights, LoraAdapters* adapters
     params_lease_ = backend_.mirror(adapters_->params(), adapters_->count(), "LoRA parameters");
     grads_lease_ = backend_.mirror(adapters_->grads(), adapters_->count(), "LoRA gradients");
   }
-  const std::int64_t n = max_tokens, d = c_.hidden_size, f = c_.intermediate_size, r = adapters_ ? adapters_->settings().rank : 0;
-  const std::int64_t qd = c_.num_heads * c_.head_dim, kvd = c_.num_kv_heads * c_.head_dim, h = c_.num_heads;
-  const std::int64_t half = c_.head_dim / 2;
+  const std::int64_t n = max_tokens, r = adapters_ ? adapters_->settings().rank : 0;
   const bool dora = adapters_ && adapters_->settings().use_dora;
-  const std::int64_t layer_sizes[] = {n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * h, n * d, n * d, n * f, n * f, n * f};
-  const std::int64_t scratch_sizes[] = {n * d, n * d, n * half, n * half, half,  // res_final .. inv_freq
-                                        n * d, n * d, n * qd, n * kvd, n * kvd, n * qd, n * f, n * f, n * f};
-  auto floats = [](std::int64_t count) { return BackendArena::padded_bytes(static_cast<std::size_t>(count) * sizeof(float)); };
-  std::size_t total = 0, one_layer = 0;
-  for (std::int64_t s : layer_sizes) one_layer += floats(s);
-  total += checkpointing ? one_layer + static_cast<std::size_t>(c_.num_layers) * floats(n * d)
-                         : static_cast<std::size_t>(c_.num_layers) * one_layer;
-  total += mods.size() * floats(n * r);
-  for (const LoraModule& m : mods) total += dora ? floats(m.out) : 0;
-  for (std::int64_t s : scratch_sizes) total += floats(s);
-  total += 3 * floats(n) + floats(n + 1);  // tokens, targets, positions, cu_seqlens (4-byte ints)
-  arena_ = backend_.allocate(total, "training activations");
+  const StepLayout layout = step_layout(c_, n);
+  const auto& layer_sizes = layout.layer;
+  const auto& scratch_sizes = layout.scratch;
+  arena_ = backend_.allocate(arena_bytes(c_, adapters_ ? &adapters_->settings() : nullptr, n, checkpointing),
+                             "training activations");
   auto take = [&](std::int64_t count) { return arena_.take<float>(static_cast<std::size_t>(count)); };
   auto slots_of = [](LayerActs& a) {
     return std::array<float**, 12>{&a.res_in, &a.xn1, &a.q, &a.k, &a.v, &a.attn, &a.lse, &a.res_mid, &a.xn2, &a.gate, &a.up, &a.act};

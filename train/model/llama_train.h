@@ -54,6 +54,10 @@ class LoraTrainStep {
   void logits(const TokenBatch& batch, float* out);
 
   std::size_t activation_bytes() const { return arena_.bytes(); }
+  // The bytes of backend memory a step with these arguments allocates for its activations and
+  // scratch (lora: nullptr without adapters); memory plans.
+  static std::size_t arena_bytes(const ModelConfig& config, const LoraSettings* lora, std::int64_t max_tokens,
+                                 bool checkpointing);
   Backend& backend() { return backend_; }
 
   // Dropout masks (lora.dropout > 0, training only): fills mask [N, K] with 0 or 1 / (1 - p) for

@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "kernels/cuda/workspace_sizes.h"
 #include "train/core/error.h"
+#include "train/model/llama_train.h"
 
 namespace slm {
 namespace {
@@ -20,21 +22,8 @@ std::string gib(std::int64_t bytes) {
   return text;
 }
 
-// Bytes one layer keeps per token for its backward (everything, as without checkpointing).
-std::int64_t saved_per_token(const ModelConfig& c, const LoraSettings& lora) {
-  const std::int64_t d = c.hidden_size, f = c.intermediate_size, q = c.num_heads * c.head_dim,
-                     kv = c.num_kv_heads * c.head_dim;
-  std::int64_t adapted = 0;
-  for (bool t : lora.targets) adapted += t ? 1 : 0;
-  return k_f32 * d                      // the layer's input (residual stream)
-         + k_bf16 * d + k_f32            // attention norm output, 1/rms
-         + k_bf16 * (q + 2 * kv)         // q, k, v after RoPE
-         + k_bf16 * q + k_f32 * c.num_heads  // attention output, log-sum-exp per head
-         + k_f32 * d                     // residual after attention
-         + k_bf16 * d + k_f32            // MLP norm output, 1/rms
-         + k_bf16 * 3 * f                // gate, up, activation
-         + k_f32 * lora.rank * adapted;  // x A^T of every adapted linear layer
-}
+// What cudaMalloc is asked for: at least 256 bytes, counted in its 256-byte granularity.
+std::int64_t allocation(std::int64_t bytes) { return (std::max<std::int64_t>(bytes, 256) + 255) / 256 * 256; }
 
 }  // namespace
 
@@ -54,33 +43,63 @@ std::vector<std::pair<std::string, std::int64_t>> MemoryPlan::by_category() cons
   return out;
 }
 
+CudaScratchSizes cuda_scratch_sizes(const ModelConfig& c, std::int64_t max_tokens, const LoraSettings* lora,
+                                    bool small_tiles) {
+  const std::int64_t n = max_tokens, d = c.hidden_size, f = c.intermediate_size;
+  const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+  const std::int64_t widest = std::max({d, f, qd, kvd});
+  CudaScratchSizes s;
+  s.x_bf16 = s.dy_bf16 = k_bf16 * n * widest;
+  s.q_bf16 = s.dout_bf16 = k_bf16 * n * qd;
+  s.k_bf16 = s.v_bf16 = k_bf16 * n * kvd;
+  s.attention_delta = k_f32 * n * c.num_heads;
+  if (lora && lora->rank > 0) {
+    s.lora_g = k_f32 * n * lora->rank;
+    for (std::size_t slot = 0; slot < k_num_slots; ++slot) {
+      const auto [in, out] = slot_dims(c, static_cast<LinearSlot>(slot));
+      s.lora_workspace = std::max(s.lora_workspace, k_f32 * cuda::lora_backward_workspace_floats(n, out, in, lora->rank));
+    }
+  }
+  s.ce_chunk = std::min(n, k_ce_chunk_rows);
+  s.ce_workspace = static_cast<std::int64_t>(cuda::cross_entropy_bf16_layout(n, d, c.vocab_size, s.ce_chunk, !small_tiles).bytes);
+  return s;
+}
+
 MemoryPlan plan_cuda_memory(const MemoryPlanInputs& in) {
   const ModelConfig& c = in.config;
-  const std::int64_t tokens = in.micro_batch_size * in.seq_len, d = c.hidden_size, l = c.num_layers;
+  const std::int64_t tokens = in.micro_batch_size * in.seq_len, d = c.hidden_size, v = c.vocab_size;
+  const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim, f = c.intermediate_size;
   const auto adapter_floats = static_cast<std::int64_t>(lora_parameter_count(c, in.lora));
   MemoryPlan p;
   auto add = [&](const char* category, std::string name, std::int64_t bytes) {
     p.buffers.push_back({category, std::move(name), bytes});
   };
-  add("frozen weights", "linear and embedding weights (" + in.frozen_weight_format + ")", in.frozen_weight_bytes);
-  add("frozen weights", "norm weights (fp32)", k_f32 * d * (2 * l + 1));
-  add("adapters", "LoRA A, B (and DoRA magnitudes), fp32", k_f32 * adapter_floats);
-  add("gradients", "LoRA gradients, fp32", k_f32 * adapter_floats);
-  add("optimizer", "AdamW first and second moments, fp32", 2 * k_f32 * adapter_floats);
-  const std::int64_t per_layer = saved_per_token(c, in.lora) * tokens;
-  if (in.activation_checkpointing) {
-    add("activations", "every layer's input (checkpointing)", l * k_f32 * d * tokens);
-    add("activations", "one layer recomputed for its backward", per_layer);
-  } else {
-    add("activations", "saved for the backward, all layers", l * per_layer);
-  }
-  add("activations", "final norm output, inputs, targets, positions", (k_bf16 * d + k_f32 + 3 * k_f32) * tokens);
-  const std::int64_t widest = std::max(2 * c.intermediate_size, (c.num_heads + 2 * c.num_kv_heads) * c.head_dim);
-  add("backward work", "residual-stream gradients (2 x fp32)", 2 * k_f32 * d * tokens);
-  add("backward work", "widest intermediate gradient (fp32)", k_f32 * widest * tokens);
-  add("cross-entropy", "logits chunk (fp32, " + std::to_string(std::min(tokens, k_ce_chunk_rows)) + " rows)",
-      k_f32 * std::min(tokens, k_ce_chunk_rows) * c.vocab_size);
-  add("workspace", "cuBLASLt workspace", k_cublaslt_workspace_bytes);
+  // Frozen weights: one allocation per tensor.
+  std::int64_t matrices = allocation(k_bf16 * v * d);  // the lm_head (tied: the embedding table)
+  matrices += c.num_layers * (2 * allocation(k_bf16 * qd * d) + 2 * allocation(k_bf16 * kvd * d) +
+                              3 * allocation(k_bf16 * f * d));
+  add("frozen weights", "matrices (bf16)", matrices);
+  add("frozen weights", "embedding table for the lookup (fp32)", allocation(k_f32 * v * d));
+  add("frozen weights", "norm weights (fp32)", (2 * c.num_layers + 1) * allocation(k_f32 * d));
+  add("adapters", "LoRA A, B (and DoRA magnitudes), fp32", allocation(k_f32 * adapter_floats));
+  add("gradients", "LoRA gradients, fp32", allocation(k_f32 * adapter_floats));
+  add("optimizer", "AdamW first and second moments, fp32", 2 * allocation(k_f32 * adapter_floats));
+  add("activations",
+      in.activation_checkpointing ? "each layer's input, one layer's activations, shared buffers (fp32)"
+                                  : "every layer's activations and the shared buffers (fp32)",
+      allocation(static_cast<std::int64_t>(LoraTrainStep::arena_bytes(c, &in.lora, tokens, in.activation_checkpointing))));
+  const CudaScratchSizes s = cuda_scratch_sizes(c, tokens, &in.lora, in.small_tiles);
+  add("backward work", "bf16 GEMM operands (2)", allocation(s.x_bf16) + allocation(s.dy_bf16));
+  add("backward work", "bf16 attention operands (q, k, v, dout)",
+      allocation(s.q_bf16) + allocation(s.k_bf16) + allocation(s.v_bf16) + allocation(s.dout_bf16));
+  add("backward work", "attention backward rows (fp32)", allocation(s.attention_delta));
+  if (s.lora_g > 0) add("backward work", "LoRA backward g (fp32)", allocation(s.lora_g));
+  if (s.lora_workspace > 0) add("backward work", "LoRA backward split sums (fp32)", allocation(s.lora_workspace));
+  add("cross-entropy", "logits chunk and its gradient (" + std::to_string(s.ce_chunk) + " rows)",
+      allocation(s.ce_workspace));
+  add("workspace", "cuBLASLt workspace", allocation(k_cublaslt_workspace_bytes));
+  add("workspace", "step scalars, gradient-norm partials",
+      allocation(k_step_scalar_bytes) + allocation(8 * cuda::k_grad_norm_max_blocks));
   add("CUDA context", "driver and library handles (typical; not ours to size)", k_cuda_context_bytes);
   return p;
 }

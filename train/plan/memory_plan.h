@@ -1,13 +1,18 @@
-// memory_plan.h — the CUDA backend's device memory for a recipe, buffer by buffer and by
-// category: what `slmtune train --plan` prints, and the list the backend's planner allocates up
-// front (no allocation inside the step; DESIGN.md, "Conventions" 6).
+// memory_plan.h — the CUDA backend's device memory for a recipe, allocation by allocation and by
+// category: what `slmtune train --plan` prints. It is computed from the same sizing functions the
+// backend (train/backend/cuda_backend.cpp), the training step (LoraTrainStep::arena_bytes) and the
+// kernels (kernels/cuda/workspace_sizes.h) allocate by, all before the first step (nothing is
+// allocated inside a step), so it equals what the backend allocates; test_cuda_step checks that
+// in the emulation harness, byte for byte.
 //
-// Categories: frozen weights (kept as the file stores them when the backend dequantizes that type
-// on the fly, else bf16), adapters, gradients and AdamW moments (fp32), activations saved for the
-// backward (bf16, fp32 for the residual stream, the norms' 1/rms, attention's log-sum-exp and
-// LoRA's x A^T), backward work buffers, the chunked cross-entropy's logits chunk, the cuBLASLt
-// workspace; plus the CUDA context, which the driver allocates, at a typical size.
-// Does not hold: the CUDA backend itself (issue 8), reading model files (the train command).
+// Categories: frozen weights (bf16 matrices, fp32 norms, the embedding table also fp32 for the
+// lookup), adapters, gradients and AdamW moments (fp32), activations (fp32, kept per layer, and
+// the step's shared buffers), the backend's work buffers (bf16 copies of GEMM and attention
+// operands, LoRA and attention backward scratch), the chunked cross-entropy's workspace, the
+// cuBLASLt workspace; plus the CUDA context, which the driver allocates, at a typical size.
+// Each allocation is counted rounded up to 256 bytes, as cudaMalloc's granularity at least.
+// Does not hold: reading model files (the train command); weights kept quantized on the device
+// (the backend receives the frozen base in fp32 and stores bf16).
 #pragma once
 
 #include <cstdint>
@@ -27,9 +32,21 @@ struct MemoryPlanInputs {
   std::int64_t micro_batch_size = 1;
   std::int64_t seq_len = 2048;
   bool activation_checkpointing = false;
-  std::int64_t frozen_weight_bytes = 0;  // the 2-D weights as the device keeps them
-  std::string frozen_weight_format;      // for the report: "bf16", "Q4_1 (dequantized on the fly)"
+  bool small_tiles = false;  // the kernels' small tiles (CudaBackendOptions::small_tiles; tests)
 };
+
+// The CUDA backend's own scratch for steps of at most max_tokens tokens, in bytes (it allocates
+// exactly these in CudaBackend::reserve).
+struct CudaScratchSizes {
+  std::int64_t x_bf16 = 0, dy_bf16 = 0;                           // GEMM operands [N, widest]
+  std::int64_t q_bf16 = 0, k_bf16 = 0, v_bf16 = 0, dout_bf16 = 0;  // attention operands
+  std::int64_t attention_delta = 0;                                // [N, H] fp32
+  std::int64_t lora_g = 0, lora_workspace = 0;                     // lora_backward's g and split sums
+  std::int64_t ce_workspace = 0;
+  std::int64_t ce_chunk = 1;  // rows of logits at once
+};
+CudaScratchSizes cuda_scratch_sizes(const ModelConfig& config, std::int64_t max_tokens, const LoraSettings* lora,
+                                    bool small_tiles);
 
 struct PlannedBuffer {
   std::string category;
@@ -45,6 +62,7 @@ struct MemoryPlan {
 };
 
 inline constexpr std::int64_t k_cublaslt_workspace_bytes = 32ll << 20;
+inline constexpr std::int64_t k_step_scalar_bytes = 64;  // the backend's loss, counts and norm slots
 inline constexpr std::int64_t k_cuda_context_bytes = 512ll << 20;  // typical driver + library handles
 inline constexpr std::int64_t k_ce_chunk_rows = 1024;              // cross-entropy rows per logits chunk
 
