@@ -83,11 +83,28 @@ else
 fi
 
 # --- 4. training step tokens/s ----------------------------------------------------------------------
-# TODO(training step): the CUDA training step's tokens/s goes here once the CUDA backend trains end
-# to end (another engineer adds it): build the program, run a few steps of a recipe on the device
-# and report tokens/s next to the CPU's. Nothing is measured here yet, and nothing is printed as if
-# it were.
-train_step="not measured yet (tools/gpu_check.sh, section 4)"
+# The quickstart recipe (SmolLM2-135M, LoRA r=16 on all linear layers, 4 x 256 tokens) for 30 steps on
+# the CUDA backend, then 6 steps of the same on the CPU backend for the ratio. Both are `slmtune
+# train` runs with their own report line; nothing here is estimated.
+say "training step: building slmtune, fetching the quickstart model and data"
+cmake --build "$build" -j "$jobs" --target slmtune
+(cd "$root" && tools/fetch_models.sh && tools/fetch_data.sh)
+runs="$build/gpu_check_runs"
+rm -rf "$runs"
+step_rate() {  # backend steps -> tokens/s of that run, or "failed"
+  if (cd "$root" && "$build/slmtune" train recipes/quickstart.yaml "train.backend=$1" "train.max_steps=$2" \
+        "output.dir=$runs" "output.name=$1" "output.export=[]" eval.every=0) > "$runs.$1.log" 2>&1; then
+    grep -o '[0-9.e+]* tokens/s' "$runs.$1.log" | tail -n 1
+  else
+    echo "failed (see $runs.$1.log)"
+  fi
+}
+mkdir -p "$runs"
+cuda_rate=$(step_rate cuda 30)
+cpu_rate=$(step_rate cpu 6)
+cat "$runs.cuda.log"
+train_step="cuda $cuda_rate, cpu $cpu_rate (quickstart recipe; logs in $runs.*.log)"
+case "$cuda_rate" in failed*) status=1 ;; esac
 
 echo
 echo "== gpu_check summary =="
