@@ -3,7 +3,8 @@
 // checkpoints/gguf_quants.h's dequantize (what the model loader uses), bf16 as that value rounded to nearest
 // even, on one block, a few blocks and many (also with threads looping by grid-stride), from a
 // misaligned source, with fp16 scales that are zero, negative zero, subnormal, the largest finite
-// and infinite.
+// and infinite, and guard elements after every output.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <cmath>
 #include <cstdint>
@@ -13,10 +14,12 @@
 
 #include "checkpoints/gguf_quants.h"
 #include "kernels/cuda/dequant.h"
-#include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/device_buffer.h"
 #include "train/core/error.h"
 
 namespace {
+
+using slm::ops_test::DeviceArray;
 
 using slm::cuda::QuantType;
 using u8 = std::uint8_t;
@@ -95,18 +98,22 @@ void check(QuantType type, std::int64_t blocks, int grid = 0) {
   const std::vector<u8> data = random_blocks(type, blocks, static_cast<unsigned>(blocks) + 11);
   const std::vector<float> want = reference(type, data.data(), n);
   for (const std::size_t misalign : {std::size_t{0}, std::size_t{1}}) {
-    std::vector<u8> shifted(data.size() + 1);
-    std::memcpy(shifted.data() + misalign, data.data(), data.size());
-    const slm::cuda::DequantParams p{type, shifted.data() + misalign, n, grid};
-    std::vector<float> got(static_cast<std::size_t>(n), 7.0f);
-    std::vector<__nv_bfloat16> got16(static_cast<std::size_t>(n), __nv_bfloat16(7.0f));
-    slm::cuda::dequantize_fp32(p, got.data(), nullptr);
-    slm::cuda::dequantize_bf16(p, got16.data(), nullptr);
+    const DeviceArray<u8> shifted(data, 0xa5, misalign);
+    const slm::cuda::DequantParams p{type, shifted.get(), n, grid};
+    const __nv_bfloat16 seven = slm::ops_test::to_bf16(7.0f);
+    DeviceArray<float> dev_got(static_cast<std::size_t>(n), 7.0f);
+    DeviceArray<__nv_bfloat16> dev_got16(static_cast<std::size_t>(n), seven);
+    slm::cuda::dequantize_fp32(p, dev_got.get(), nullptr);
+    slm::cuda::dequantize_bf16(p, dev_got16.get(), nullptr);
+    ASSERT_TRUE(dev_got.guards_intact() && dev_got16.guards_intact())
+        << "type " << static_cast<int>(type) << " n " << n << " misalign " << misalign;
+    const std::vector<float> got = dev_got.download();
+    const std::vector<__nv_bfloat16> got16 = dev_got16.download();
     for (std::int64_t i = 0; i < n; ++i) {
       ASSERT_TRUE(same(got[i], want[i])) << "type " << static_cast<int>(type) << " n " << n << " misalign "
                                          << misalign << " element " << i << ": " << got[i] << " vs " << want[i];
-      const float rounded = slm::emu::bf16_bits_to_float(slm::emu::float_to_bf16_bits(want[i]));
-      ASSERT_TRUE(same(static_cast<float>(got16[i]), rounded))
+      const float rounded = slm::bf16_to_fp32(slm::fp32_to_bf16(want[i]));
+      ASSERT_TRUE(same(slm::ops_test::to_float(got16[i]), rounded))
           << "bf16, type " << static_cast<int>(type) << " n " << n << " element " << i;
     }
   }
@@ -124,11 +131,11 @@ TEST(CudaOpsDequant, ThreadsTakeSeveralPairsByGridStride) {
 }
 
 TEST(CudaOpsDequant, RejectsPartialBlocks) {
-  std::vector<u8> data(210);
-  std::vector<float> out(288);
-  EXPECT_THROW(slm::cuda::dequantize_fp32({QuantType::q8_0, data.data(), 40}, out.data(), nullptr), slm::Error);
-  EXPECT_THROW(slm::cuda::dequantize_fp32({QuantType::q6_k, data.data(), 288}, out.data(), nullptr), slm::Error);
-  slm::cuda::dequantize_fp32({QuantType::q8_0, data.data(), 0}, out.data(), nullptr);  // nothing to do
+  const DeviceArray<u8> data(210, 0);
+  DeviceArray<float> out(288, 0.0f);
+  EXPECT_THROW(slm::cuda::dequantize_fp32({QuantType::q8_0, data.get(), 40}, out.get(), nullptr), slm::Error);
+  EXPECT_THROW(slm::cuda::dequantize_fp32({QuantType::q6_k, data.get(), 288}, out.get(), nullptr), slm::Error);
+  slm::cuda::dequantize_fp32({QuantType::q8_0, data.get(), 0}, out.get(), nullptr);  // nothing to do
 }
 
 }  // namespace

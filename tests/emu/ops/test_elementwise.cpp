@@ -5,7 +5,11 @@
 // twins (kernels/cpu/layers.h); bad token ids reported at the first position whatever the grid.
 // Odd sizes, the float4 and the scalar paths, grids small enough that threads loop, and guard
 // elements after every output.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
+#include <gmock/gmock.h>  // HasSubstr
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -19,11 +23,13 @@
 #include "checkpoints/dtype.h"  // fp32_to_bf16: the host conversion
 #include "kernels/cpu/layers.h"
 #include "kernels/cuda/elementwise.h"
-#include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/device_buffer.h"
+#include "train/core/error.h"
 
 namespace {
 
-using slm::emu::testing::Aligned;
+using slm::ops_test::DeviceArray;
+using slm::ops_test::bits_of;
 
 const std::int64_t k_sizes[] = {1, 5, 13, 1000, 1001, 4099};
 // The launcher's grid, and at most 1 or 2 blocks so that threads take further elements.
@@ -85,36 +91,35 @@ TEST(CudaOpsElementwise, CastToBf16RoundsToNearestEven) {
         {
           const auto count = static_cast<std::size_t>(n);
           const std::vector<float> x = cast_inputs(count, static_cast<unsigned>(n));
-          Aligned<float> xs(count + x_offset, 0.0f);
-          std::copy(x.begin(), x.end(), xs.get() + x_offset);
-          const __nv_bfloat16 fill(-3.0f);
-          Aligned<__nv_bfloat16> out(count + out_offset, fill);
-          __nv_bfloat16* o = out.get() + out_offset;
-          slm::cuda::cast_to_bf16(o, xs.get() + x_offset, n, nullptr, grid);
-          ASSERT_TRUE(out.guard_intact(fill)) << "n " << n << " grid " << grid;
-          if (out_offset) {
-            ASSERT_EQ(out.get()[0].bits, fill.bits) << "wrote before out, n " << n;
-          }
+          const DeviceArray<float> xs(x, 0.0f, static_cast<std::size_t>(x_offset));
+          const __nv_bfloat16 fill = slm::ops_test::to_bf16(-3.0f);
+          // Guards after it, and (out_offset 1) one before it: the kernel must write neither.
+          DeviceArray<__nv_bfloat16> out(count, fill, fill, static_cast<std::size_t>(out_offset));
+          slm::cuda::cast_to_bf16(out.get(), xs.get(), n, nullptr, grid);
+          ASSERT_TRUE(out.guards_intact()) << "wrote outside out, n " << n << " grid " << grid << " out offset "
+                                           << out_offset;
+          std::vector<std::uint16_t> o;
+          for (const __nv_bfloat16 v : out.download()) o.push_back(bits_of(v));
           for (std::size_t i = 0; i < count; ++i) {
             const std::uint32_t in = std::bit_cast<std::uint32_t>(x[i]);
             if (std::isnan(x[i])) {
               ++nan_count;
-              ASSERT_TRUE(bf16_is_nan(o[i].bits)) << std::hex << "NaN 0x" << in << " gave 0x" << o[i].bits;
+              ASSERT_TRUE(bf16_is_nan(o[i])) << std::hex << "NaN 0x" << in << " gave 0x" << o[i];
               continue;
             }
-            ASSERT_EQ(o[i].bits, bf16_by_definition(x[i])) << std::hex << "input 0x" << in << ", n " << std::dec << n;
-            ASSERT_EQ(o[i].bits, slm::fp32_to_bf16(x[i])) << std::hex << "input 0x" << in;
+            ASSERT_EQ(o[i], bf16_by_definition(x[i])) << std::hex << "input 0x" << in << ", n " << std::dec << n;
+            ASSERT_EQ(o[i], slm::fp32_to_bf16(x[i])) << std::hex << "input 0x" << in;
           }
         }
   EXPECT_GT(nan_count, 0);
 }
 
 TEST(CudaOpsElementwise, CastToBf16OfNothingWritesNothing) {
-  const __nv_bfloat16 fill(-3.0f);
-  Aligned<__nv_bfloat16> out(0, fill);
-  const float x = 1.0f;
-  slm::cuda::cast_to_bf16(out.get(), &x, 0, nullptr);
-  EXPECT_TRUE(out.guard_intact(fill));
+  const __nv_bfloat16 fill = slm::ops_test::to_bf16(-3.0f);
+  DeviceArray<__nv_bfloat16> out(0, fill);
+  const DeviceArray<float> x(1, 1.0f);
+  slm::cuda::cast_to_bf16(out.get(), x.get(), 0, nullptr);
+  EXPECT_TRUE(out.guards_intact());
 }
 
 TEST(CudaOpsElementwise, AddInplaceHasTheCpuTwinsBits) {
@@ -137,18 +142,16 @@ TEST(CudaOpsElementwise, AddInplaceHasTheCpuTwinsBits) {
         std::vector<float> want = x;
         slm::cpu::add_inplace(want.data(), y.data(), n);
         constexpr float k_fill = 9.0f;
-        Aligned<float> xs(count + offset, k_fill), ys(count + offset, k_fill);
-        float* xp = xs.get() + offset;
-        std::copy(x.begin(), x.end(), xp);
-        std::copy(y.begin(), y.end(), ys.get() + offset);
-        slm::cuda::add_inplace(xp, ys.get() + offset, n, nullptr, grid);
-        EXPECT_EQ(std::memcmp(xp, want.data(), count * sizeof(float)), 0) << "n " << n << " grid " << grid;
-        EXPECT_TRUE(xs.guard_intact(k_fill) && (offset == 0 || xs.get()[0] == k_fill)) << "n " << n;
+        DeviceArray<float> xs(x, k_fill, static_cast<std::size_t>(offset));
+        const DeviceArray<float> ys(y, k_fill, static_cast<std::size_t>(offset));
+        slm::cuda::add_inplace(xs.get(), ys.get(), n, nullptr, grid);
+        EXPECT_EQ(std::memcmp(xs.download().data(), want.data(), count * sizeof(float)), 0) << "n " << n << " grid " << grid;
+        EXPECT_TRUE(xs.guards_intact() && ys.guards_intact()) << "n " << n;
         // y == x doubles x, as on the CPU.
         std::vector<float> twice = want;
         slm::cpu::add_inplace(twice.data(), twice.data(), n);
-        slm::cuda::add_inplace(xp, xp, n, nullptr, grid);
-        EXPECT_EQ(std::memcmp(xp, twice.data(), count * sizeof(float)), 0) << "x + x, n " << n;
+        slm::cuda::add_inplace(xs.get(), xs.get(), n, nullptr, grid);
+        EXPECT_EQ(std::memcmp(xs.download().data(), twice.data(), count * sizeof(float)), 0) << "x + x, n " << n;
       }
 }
 
@@ -159,38 +162,42 @@ struct EmbeddingCase {
 const EmbeddingCase k_embedding_cases[] = {{1, 1, 1},  {5, 7, 11},    {13, 4, 9},
                                            {13, 5, 3}, {1001, 3, 50}, {257, 64, 1000}};
 
+// The table (on the host, and `offset` floats past the alignment on the device when run) and the
+// ids (host; the test may change them before run) of a case, and the device output.
 struct Embedding {
   Embedding(const EmbeddingCase& c, int offset, unsigned seed)
-      : c(c), table(static_cast<std::size_t>(c.v * c.d) + offset, 0.0f), ids(static_cast<std::size_t>(c.t)),
-        out(static_cast<std::size_t>(c.t * c.d) + offset, k_fill), offset(offset) {
+      : c(c), table(static_cast<std::size_t>(c.v * c.d)), ids(static_cast<std::size_t>(c.t)),
+        out(static_cast<std::size_t>(c.t * c.d), k_fill, k_fill, static_cast<std::size_t>(offset)), offset(offset) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (std::int64_t i = 0; i < c.v * c.d; ++i) table.get()[offset + i] = normal(rng);
+    for (float& e : table) e = normal(rng);
     for (auto& id : ids) id = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(c.v));
   }
   // Runs the kernel; *invalid_at starts as garbage so that the test sees it overwritten.
   std::int64_t run(int grid) {
-    std::int64_t invalid_at = 12345;
+    const DeviceArray<float> dev_table(table, 0.0f, static_cast<std::size_t>(offset));
+    const DeviceArray<std::int32_t> dev_ids(ids, 0);
+    DeviceArray<std::int64_t> invalid_at(1, 12345);
     slm::cuda::EmbeddingParams p;
-    p.out = out.get() + offset;
-    p.table = table.get() + offset;
-    p.ids = ids.data();
-    p.invalid_at = &invalid_at;
+    p.out = out.get();
+    p.table = dev_table.get();
+    p.ids = dev_ids.get();
+    p.invalid_at = invalid_at.get();
     p.t = c.t;
     p.d = c.d;
     p.v = c.v;
     p.max_blocks = grid;
     slm::cuda::embedding_forward(p, nullptr);
-    return invalid_at;
+    return invalid_at.at(0);
   }
-  const float* result() { return out.get() + offset; }
-  bool guards_intact() { return out.guard_intact(k_fill) && (offset == 0 || out.get()[0] == k_fill); }
+  std::vector<float> result() const { return out.download(); }
+  bool guards_intact() const { return out.guards_intact(); }
 
   static constexpr float k_fill = -4.0f;
   EmbeddingCase c;
-  Aligned<float> table;
+  std::vector<float> table;
   std::vector<std::int32_t> ids;
-  Aligned<float> out;
+  DeviceArray<float> out;
   int offset;
 };
 
@@ -200,9 +207,9 @@ TEST(CudaOpsElementwise, EmbeddingHasTheCpuTwinsBits) {
       for (const int offset : {0, 1}) {
         Embedding e(c, offset, static_cast<unsigned>(c.t * 31 + c.d));
         std::vector<float> want(static_cast<std::size_t>(c.t * c.d));
-        slm::cpu::embedding_forward(want.data(), e.table.get() + offset, e.ids.data(), c.t, c.d, c.v);
+        slm::cpu::embedding_forward(want.data(), e.table.data(), e.ids.data(), c.t, c.d, c.v);
         EXPECT_EQ(e.run(grid), -1) << "T " << c.t << " D " << c.d;
-        EXPECT_EQ(std::memcmp(e.result(), want.data(), want.size() * sizeof(float)), 0)
+        EXPECT_EQ(std::memcmp(e.result().data(), want.data(), want.size() * sizeof(float)), 0)
             << "T " << c.t << " D " << c.d << " V " << c.v << " grid " << grid << " offset " << offset;
         EXPECT_TRUE(e.guards_intact()) << "T " << c.t << " D " << c.d;
       }
@@ -228,19 +235,20 @@ TEST(CudaOpsElementwise, EmbeddingReportsTheFirstBadId) {
         const std::int64_t first = *std::min_element(bad.begin(), bad.end());
         ASSERT_EQ(e.run(grid), first) << "T " << c.t << " D " << c.d << " grid " << grid;
         EXPECT_TRUE(e.guards_intact());
+        const std::vector<float> result = e.result();
         for (std::int64_t row = 0; row < c.t; ++row) {
           const std::int32_t id = e.ids[static_cast<std::size_t>(row)];
           const bool is_bad = id < 0 || id >= c.v;
           for (std::int64_t j = 0; j < c.d; ++j) {
-            const float want = is_bad ? 0.0f : e.table.get()[offset + id * c.d + j];
-            ASSERT_EQ(std::bit_cast<std::uint32_t>(e.result()[row * c.d + j]), std::bit_cast<std::uint32_t>(want))
+            const float want = is_bad ? 0.0f : e.table[id * c.d + j];
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(result[row * c.d + j]), std::bit_cast<std::uint32_t>(want))
                 << "row " << row << " column " << j << (is_bad ? " (bad id)" : "");
           }
         }
         // The CPU twin names the same position.
         std::vector<float> scratch(static_cast<std::size_t>(c.t * c.d));
         try {
-          slm::cpu::embedding_forward(scratch.data(), e.table.get() + offset, e.ids.data(), c.t, c.d, c.v);
+          slm::cpu::embedding_forward(scratch.data(), e.table.data(), e.ids.data(), c.t, c.d, c.v);
           ADD_FAILURE() << "the CPU twin accepted a bad id";
         } catch (const slm::Error& error) {
           EXPECT_THAT(error.what(), ::testing::HasSubstr("at position " + std::to_string(first) + " "));
@@ -249,15 +257,15 @@ TEST(CudaOpsElementwise, EmbeddingReportsTheFirstBadId) {
 }
 
 TEST(CudaOpsElementwise, EmbeddingOfNoTokensReportsNoBadId) {
-  const float table[4] = {1, 2, 3, 4};
-  std::int64_t invalid_at = 7;
+  const DeviceArray<float> table({1, 2, 3, 4}, 0.0f);
+  DeviceArray<std::int64_t> invalid_at(1, 7);
   slm::cuda::EmbeddingParams p;
-  p.table = table;
-  p.invalid_at = &invalid_at;
+  p.table = table.get();
+  p.invalid_at = invalid_at.get();
   p.d = 4;
   p.v = 1;
   slm::cuda::embedding_forward(p, nullptr);
-  EXPECT_EQ(invalid_at, -1);
+  EXPECT_EQ(invalid_at.at(0), -1);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // element counts (one element, partial blocks, threads taking several elements by grid-stride),
 // the float4 and the scalar path, with guard elements after every output, saturated and huge
 // gates, the aliasing the header allows, and the bf16 copies.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -16,11 +17,11 @@
 #include "kernels/cpu/layers.h"
 #include "kernels/cpu/layers_backward.h"
 #include "kernels/cuda/geglu.h"
-#include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/device_buffer.h"
 
 namespace {
 
-using slm::emu::testing::Aligned;
+using slm::ops_test::DeviceArray;
 
 // With SLM_OPS_VERBOSE set, prints the largest error of a test (silent otherwise).
 void report(const char* what, double error) {
@@ -62,19 +63,11 @@ double max_relative_error(const std::vector<float>& got, const std::vector<float
   return worst;
 }
 
-// v in 16-byte aligned storage, `offset` floats past the alignment (offset 0 takes the float4
-// path, offset 1 the scalar one), with guard elements before (offset 1) and after the payload.
-struct Device {
-  Device(const std::vector<float>& v, int offset) : store(v.size() + offset, k_fill), offset(offset), n(v.size()) {
-    p = store.get() + offset;
-    std::copy(v.begin(), v.end(), p);
-  }
-  std::vector<float> get() const { return {p, p + n}; }
-  bool guards_intact() { return store.guard_intact(k_fill) && (offset == 0 || store.get()[0] == k_fill); }
-  Aligned<float> store;
-  int offset;
-  std::size_t n;
-  float* p;
+// v in device memory, `offset` floats past the (256-byte) alignment (offset 0 takes the float4
+// path, offset 1 the scalar one), with guard elements (k_fill) before (offset 1) and after the payload.
+struct Device : DeviceArray<float> {
+  Device(const std::vector<float>& v, int offset) : DeviceArray<float>(v, k_fill, static_cast<std::size_t>(offset)) {}
+  float* p() { return get(); }
 };
 
 TEST(CudaOpsGeGlu, ForwardMatchesTheCpuTwin) {
@@ -87,17 +80,17 @@ TEST(CudaOpsGeGlu, ForwardMatchesTheCpuTwin) {
         std::vector<float> want(n);
         slm::cpu::geglu_forward(want.data(), gate.data(), up.data(), count);
         Device g(gate, offset), u(up, offset), out(std::vector<float>(n, k_fill), offset);
-        slm::cuda::geglu_forward({out.p, g.p, u.p, count, grid}, nullptr);
+        slm::cuda::geglu_forward({out.p(), g.p(), u.p(), count, grid}, nullptr);
         ASSERT_TRUE(out.guards_intact()) << "count " << count << " grid limit " << grid << " offset " << offset;
-        const std::vector<float> got = out.get();
+        const std::vector<float> got = out.download();
         const double error = max_relative_error(got, want);
         worst = std::max(worst, error);
         EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
-        slm::cuda::geglu_forward({g.p, g.p, u.p, count, grid}, nullptr);  // out aliases gate
-        EXPECT_EQ(std::memcmp(g.p, got.data(), n * sizeof(float)), 0) << "in place, count " << count;
+        slm::cuda::geglu_forward({g.p(), g.p(), u.p(), count, grid}, nullptr);  // out aliases gate
+        EXPECT_EQ(std::memcmp(g.download().data(), got.data(), n * sizeof(float)), 0) << "in place, count " << count;
         Device g2(gate, offset);
-        slm::cuda::geglu_forward({u.p, g2.p, u.p, count, grid}, nullptr);  // out aliases up
-        EXPECT_EQ(std::memcmp(u.p, got.data(), n * sizeof(float)), 0) << "over up, count " << count;
+        slm::cuda::geglu_forward({u.p(), g2.p(), u.p(), count, grid}, nullptr);  // out aliases up
+        EXPECT_EQ(std::memcmp(u.download().data(), got.data(), n * sizeof(float)), 0) << "over up, count " << count;
         EXPECT_TRUE(g.guards_intact() && u.guards_intact()) << "count " << count;
       }
   report("geglu forward", worst);
@@ -123,20 +116,22 @@ TEST(CudaOpsGeGlu, BackwardMatchesTheCpuTwin) {
       for (const int offset : {0, 1}) {
         Device g(gate, offset), u(up, offset), go(dout, offset), dg(std::vector<float>(n, k_fill), offset),
             du(std::vector<float>(n, k_fill), offset);
-        slm::cuda::geglu_backward({dg.p, du.p, go.p, g.p, u.p, count, grid}, nullptr);
+        slm::cuda::geglu_backward({dg.p(), du.p(), go.p(), g.p(), u.p(), count, grid}, nullptr);
         ASSERT_TRUE(dg.guards_intact() && du.guards_intact()) << "count " << count << " grid limit " << grid;
-        const std::vector<float> got_dg = dg.get(), got_du = du.get();
+        const std::vector<float> got_dg = dg.download(), got_du = du.download();
         const double error = std::max(max_relative_error(got_dg, want_dg, scale), max_relative_error(got_du, want_du));
         worst = std::max(worst, error);
         EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
         // dgate over gate, dup over up: the trainer's in-place case.
-        slm::cuda::geglu_backward({g.p, u.p, go.p, g.p, u.p, count, grid}, nullptr);
-        EXPECT_EQ(std::memcmp(g.p, got_dg.data(), n * sizeof(float)), 0) << "dgate in place, count " << count;
-        EXPECT_EQ(std::memcmp(u.p, got_du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
+        slm::cuda::geglu_backward({g.p(), u.p(), go.p(), g.p(), u.p(), count, grid}, nullptr);
+        EXPECT_EQ(std::memcmp(g.download().data(), got_dg.data(), n * sizeof(float)), 0)
+            << "dgate in place, count " << count;
+        EXPECT_EQ(std::memcmp(u.download().data(), got_du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
         // dgate over dout (dup elsewhere).
         Device g2(gate, offset), u2(up, offset), du2(std::vector<float>(n, k_fill), offset);
-        slm::cuda::geglu_backward({go.p, du2.p, go.p, g2.p, u2.p, count, grid}, nullptr);
-        EXPECT_EQ(std::memcmp(go.p, got_dg.data(), n * sizeof(float)), 0) << "dgate over dout, count " << count;
+        slm::cuda::geglu_backward({go.p(), du2.p(), go.p(), g2.p(), u2.p(), count, grid}, nullptr);
+        EXPECT_EQ(std::memcmp(go.download().data(), got_dg.data(), n * sizeof(float)), 0)
+            << "dgate over dout, count " << count;
         EXPECT_TRUE(g.guards_intact() && u.guards_intact() && go.guards_intact() && du2.guards_intact());
       }
   }
@@ -156,16 +151,17 @@ TEST(CudaOpsGeGlu, HugeGatesMatchTheCpuTwinExactly) {
   for (const int offset : {0, 1}) {
     Device g(gate, offset), u(up, offset), go(dout, offset), out(std::vector<float>(n, k_fill), offset),
         dg(std::vector<float>(n, k_fill), offset), du(std::vector<float>(n, k_fill), offset);
-    slm::cuda::geglu_forward({out.p, g.p, u.p, count}, nullptr);
-    slm::cuda::geglu_backward({dg.p, du.p, go.p, g.p, u.p, count}, nullptr);
+    slm::cuda::geglu_forward({out.p(), g.p(), u.p(), count}, nullptr);
+    slm::cuda::geglu_backward({dg.p(), du.p(), go.p(), g.p(), u.p(), count}, nullptr);
+    const std::vector<float> got = out.download(), got_dg = dg.download(), got_du = du.download();
     for (std::size_t i = 0; i < 10; ++i) {  // the last two are ordinary values: compared below
-      EXPECT_EQ(out.p[i], want[i]) << "gate " << gate[i];
-      EXPECT_EQ(dg.p[i], want_dg[i]) << "gate " << gate[i];
-      EXPECT_EQ(du.p[i], want_du[i]) << "gate " << gate[i];
+      EXPECT_EQ(got[i], want[i]) << "gate " << gate[i];
+      EXPECT_EQ(got_dg[i], want_dg[i]) << "gate " << gate[i];
+      EXPECT_EQ(got_du[i], want_du[i]) << "gate " << gate[i];
     }
-    EXPECT_LT(max_relative_error(out.get(), want), 1e-5);
-    EXPECT_LT(max_relative_error(dg.get(), want_dg), 1e-5);
-    EXPECT_LT(max_relative_error(du.get(), want_du), 1e-5);
+    EXPECT_LT(max_relative_error(got, want), 1e-5);
+    EXPECT_LT(max_relative_error(got_dg, want_dg), 1e-5);
+    EXPECT_LT(max_relative_error(got_du, want_du), 1e-5);
     EXPECT_TRUE(out.guards_intact() && dg.guards_intact() && du.guards_intact());
   }
 }
@@ -179,32 +175,38 @@ TEST(CudaOpsGeGlu, Bf16OutputsAreTheFp32OutputsRounded) {
                                dout = random_vector(n, 23, 1.0f);
       Device g(gate, offset), u(up, offset), go(dout, offset), out(std::vector<float>(n), offset),
           dg(std::vector<float>(n), offset), du(std::vector<float>(n), offset);
-      const __nv_bfloat16 guard(k_fill);
-      Aligned<__nv_bfloat16> y16(n, guard), y16_alone(n, guard), dg16(n, guard), du16(n, guard), dg16_alone(n, guard),
-          du16_alone(n, guard);
-      slm::cuda::GeGluParams f{out.p, g.p, u.p, count};
-      f.out_bf16 = y16.get();
+      const __nv_bfloat16 guard = slm::ops_test::to_bf16(k_fill);
+      DeviceArray<__nv_bfloat16> dev_y16(n, guard), dev_y16_alone(n, guard), dev_dg16(n, guard), dev_du16(n, guard),
+          dev_dg16_alone(n, guard), dev_du16_alone(n, guard);
+      slm::cuda::GeGluParams f{out.p(), g.p(), u.p(), count};
+      f.out_bf16 = dev_y16.get();
       slm::cuda::geglu_forward(f, nullptr);
       f.out = nullptr;
-      f.out_bf16 = y16_alone.get();
+      f.out_bf16 = dev_y16_alone.get();
       slm::cuda::geglu_forward(f, nullptr);
-      slm::cuda::GeGluBackwardParams b{dg.p, du.p, go.p, g.p, u.p, count};
-      b.dgate_bf16 = dg16.get();
-      b.dup_bf16 = du16.get();
+      slm::cuda::GeGluBackwardParams b{dg.p(), du.p(), go.p(), g.p(), u.p(), count};
+      b.dgate_bf16 = dev_dg16.get();
+      b.dup_bf16 = dev_du16.get();
       slm::cuda::geglu_backward(b, nullptr);
       b.dgate = b.dup = nullptr;
-      b.dgate_bf16 = dg16_alone.get();
-      b.dup_bf16 = du16_alone.get();
+      b.dgate_bf16 = dev_dg16_alone.get();
+      b.dup_bf16 = dev_du16_alone.get();
       slm::cuda::geglu_backward(b, nullptr);
-      for (auto* buffer : {&y16, &y16_alone, &dg16, &du16, &dg16_alone, &du16_alone})
-        ASSERT_TRUE(buffer->guard_intact(guard)) << "count " << count << " offset " << offset;
+      for (const auto* buffer : {&dev_y16, &dev_y16_alone, &dev_dg16, &dev_du16, &dev_dg16_alone, &dev_du16_alone})
+        ASSERT_TRUE(buffer->guards_intact()) << "count " << count << " offset " << offset;
+      const std::vector<float> y = out.download(), dgate = dg.download(), dup = du.download();
+      std::vector<std::uint16_t> y16, y16_alone, dg16, du16, dg16_alone, du16_alone;
+      for (auto [bits, buffer] : {std::pair{&y16, &dev_y16}, std::pair{&y16_alone, &dev_y16_alone},
+                                  std::pair{&dg16, &dev_dg16}, std::pair{&du16, &dev_du16},
+                                  std::pair{&dg16_alone, &dev_dg16_alone}, std::pair{&du16_alone, &dev_du16_alone}})
+        for (const __nv_bfloat16 v : buffer->download()) bits->push_back(slm::ops_test::bits_of(v));
       for (std::size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(y16.get()[i].bits, slm::emu::float_to_bf16_bits(out.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(y16_alone.get()[i].bits, y16.get()[i].bits) << "count " << count << " element " << i;
-        ASSERT_EQ(dg16.get()[i].bits, slm::emu::float_to_bf16_bits(dg.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(du16.get()[i].bits, slm::emu::float_to_bf16_bits(du.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(dg16_alone.get()[i].bits, dg16.get()[i].bits) << "count " << count << " element " << i;
-        ASSERT_EQ(du16_alone.get()[i].bits, du16.get()[i].bits) << "count " << count << " element " << i;
+        ASSERT_EQ(y16[i], slm::fp32_to_bf16(y[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(y16_alone[i], y16[i]) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16[i], slm::fp32_to_bf16(dgate[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(du16[i], slm::fp32_to_bf16(dup[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16_alone[i], dg16[i]) << "count " << count << " element " << i;
+        ASSERT_EQ(du16_alone[i], du16[i]) << "count " << count << " element " << i;
       }
     }
 }

@@ -2,6 +2,8 @@
 // harness against its CPU twin (kernels/cpu/grad_norm.h) and a float64 sum: n = 0, 1, 1000,
 // 100003 and one size past the kernel's block cap (so blocks take several chunks), identical
 // bits under every schedule, and the in-place scale.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device, without the
+// schedule comparison (harness only).
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <cmath>
 #include <cstdint>
@@ -13,12 +15,14 @@
 
 #include "kernels/cpu/grad_norm.h"
 #include "kernels/cuda/grad_norm.h"
+#include "tests/emu/ops/device_buffer.h"
+#if SLM_EMU_TESTS
 #include "tests/emu/emu_test_util.h"
+#endif
 
 namespace {
 
-using slm::emu::Schedule;
-using slm::emu::testing::ScopedSchedule;
+using slm::ops_test::DeviceArray;
 
 std::vector<float> random_vector(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -29,10 +33,10 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
 }
 
 double gpu_norm_squared(const std::vector<float>& g) {
-  std::vector<double> workspace(slm::cuda::grad_norm_workspace_doubles(), -1.0);
-  double out = -1.0;
-  slm::cuda::grad_norm_squared({&out, g.data(), static_cast<std::int64_t>(g.size()), workspace.data()}, nullptr);
-  return out;
+  DeviceArray<double> workspace(slm::cuda::grad_norm_workspace_doubles(), -1.0), out(1, -1.0);
+  const DeviceArray<float> dg(g, 0.0f);
+  slm::cuda::grad_norm_squared({out.get(), dg.get(), static_cast<std::int64_t>(g.size()), workspace.get()}, nullptr);
+  return out.at(0);
 }
 
 void report(const char* what, double error) {
@@ -65,7 +69,10 @@ TEST(CudaOpsGradNorm, EmptyArrayGivesZero) {
   EXPECT_EQ(gpu_norm_squared(g), 0.0);
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaOpsGradNorm, IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   const std::vector<float> g = random_vector(100003, 11);
   double first = 0;
   bool have_first = false;
@@ -80,17 +87,21 @@ TEST(CudaOpsGradNorm, IdenticalBitsUnderEverySchedule) {
     EXPECT_EQ(std::memcmp(&got, &first, sizeof got), 0) << "schedule " << static_cast<int>(schedule);
   }
 }
+#endif  // SLM_EMU_TESTS
 
 TEST(CudaOpsGradNorm, ScaleInPlaceMatchesTheCpuTwin) {
   for (const std::int64_t n : {std::int64_t{1}, std::int64_t{1000}, std::int64_t{100003}}) {
-    std::vector<float> want = random_vector(static_cast<std::size_t>(n), 5), got = want;
+    std::vector<float> want = random_vector(static_cast<std::size_t>(n), 5);
+    DeviceArray<float> dg(want, -3.0f);
     slm::cpu::scale_inplace(want.data(), n, 0.37f);
-    slm::cuda::scale_inplace(got.data(), n, 0.37f, nullptr);
+    slm::cuda::scale_inplace(dg.get(), n, 0.37f, nullptr);
+    const std::vector<float> got = dg.download();
     EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << "n " << n;
+    EXPECT_TRUE(dg.guards_intact()) << "n " << n;
   }
-  std::vector<float> untouched(4, 2.0f);
-  slm::cuda::scale_inplace(untouched.data(), 0, 0.5f, nullptr);
-  EXPECT_EQ(untouched[0], 2.0f);
+  DeviceArray<float> untouched(4, 2.0f);
+  slm::cuda::scale_inplace(untouched.get(), 0, 0.5f, nullptr);
+  EXPECT_EQ(untouched.at(0), 2.0f);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // test_rope.cpp — the CUDA RoPE (kernels/cuda/rope.h) under the emulation harness: the cos/sin
 // tables from per-token positions (packed documents restarting at 0) against the trainer's host
 // formula, and the rotation forward and backward against the CPU twin (kernels/cpu/layers.h,
-// layers_backward.h) on small and odd shapes (odd E leaves its last element alone).
+// layers_backward.h) on small and odd shapes (odd E leaves its last element alone), with guard
+// elements after every array.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -15,9 +17,12 @@
 #include "kernels/cpu/layers.h"
 #include "kernels/cpu/layers_backward.h"
 #include "kernels/cuda/rope.h"
-#include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/device_buffer.h"
 
 namespace {
+
+using slm::ops_test::DeviceArray;
+constexpr float k_guard = 9.0f;
 
 // With SLM_OPS_VERBOSE set, prints the largest error of a test (silent otherwise).
 void report(const char* what, double error) {
@@ -70,9 +75,13 @@ TEST(CudaOpsRope, TablesFromPackedPositionsMatchTheHostFormula) {
     const std::vector<float> inv = inv_freq_for(half, 10000.0);
     std::vector<float> want_c, want_s;
     host_tables(pos, inv, want_c, want_s);
+    const DeviceArray<std::int32_t> dev_pos(pos, -1);
+    const DeviceArray<float> dev_inv(inv, k_guard);
     for (const int grid : k_grid_limits) {
-      std::vector<float> c(want_c.size(), 9.0f), s(want_s.size(), 9.0f);
-      slm::cuda::rope_tables({c.data(), s.data(), pos.data(), inv.data(), sh.t, half, grid}, nullptr);
+      DeviceArray<float> dev_c(want_c.size(), k_guard), dev_s(want_s.size(), k_guard);
+      slm::cuda::rope_tables({dev_c.get(), dev_s.get(), dev_pos.get(), dev_inv.get(), sh.t, half, grid}, nullptr);
+      ASSERT_TRUE(dev_c.guards_intact() && dev_s.guards_intact()) << "T " << sh.t << " E " << sh.e << " grid limit " << grid;
+      const std::vector<float> c = dev_c.download(), s = dev_s.download();
       for (std::size_t i = 0; i < c.size(); ++i) {
         // float64 cos/sin rounded to fp32: equal bits here; a GPU's float64 may differ by one ulp.
         const double error = std::max(std::fabs(c[i] - want_c[i]), std::fabs(s[i] - want_s[i]));
@@ -110,16 +119,21 @@ TEST(CudaOpsRope, ForwardAndBackwardMatchTheCpuTwin) {
     std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
     std::vector<float> x(static_cast<std::size_t>(sh.t * sh.n * sh.e));
     for (float& v : x) v = uniform(rng);
+    const DeviceArray<float> dev_c(c, k_guard), dev_s(s, k_guard);
     for (const int grid : k_grid_limits)
       for (const bool backward : {false, true}) {
-        std::vector<float> want = x, got = x;
+        std::vector<float> want = x;
+        DeviceArray<float> dev_x(x, k_guard);
         if (backward) {
           slm::cpu::rope_backward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
-          slm::cuda::rope_backward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e, grid}, nullptr);
+          slm::cuda::rope_backward({dev_x.get(), dev_c.get(), dev_s.get(), sh.t, sh.n, sh.e, grid}, nullptr);
         } else {
           slm::cpu::rope_forward(want.data(), c.data(), s.data(), sh.t, sh.n, sh.e);
-          slm::cuda::rope_forward({got.data(), c.data(), s.data(), sh.t, sh.n, sh.e, grid}, nullptr);
+          slm::cuda::rope_forward({dev_x.get(), dev_c.get(), dev_s.get(), sh.t, sh.n, sh.e, grid}, nullptr);
         }
+        EXPECT_TRUE(dev_x.guards_intact()) << (backward ? "backward" : "forward") << " T " << sh.t << " n " << sh.n
+                                           << " E " << sh.e << " grid limit " << grid;
+        const std::vector<float> got = dev_x.download();
         const double error = max_relative_error(got, want, sh.e);
         (backward ? worst_backward : worst_forward) = std::max(backward ? worst_backward : worst_forward, error);
         EXPECT_LT(error, 1e-5) << (backward ? "backward" : "forward") << " T " << sh.t << " n " << sh.n << " E " << sh.e
@@ -144,13 +158,19 @@ TEST(CudaOpsRope, Bf16CopyIsTheRotatedXRounded) {
       std::mt19937 rng(5);
       std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
       for (float& v : x) v = uniform(rng);
-      std::vector<__nv_bfloat16> x16(x.size());
-      slm::cuda::RopeParams p{x.data(), c.data(), s.data(), sh.t, sh.n, sh.e};
-      p.x_bf16 = x16.data();
+      const __nv_bfloat16 guard16 = slm::ops_test::to_bf16(k_guard);
+      DeviceArray<float> dev_x(x, k_guard);
+      const DeviceArray<float> dev_c(c, k_guard), dev_s(s, k_guard);
+      DeviceArray<__nv_bfloat16> dev_x16(x.size(), guard16);
+      slm::cuda::RopeParams p{dev_x.get(), dev_c.get(), dev_s.get(), sh.t, sh.n, sh.e};
+      p.x_bf16 = dev_x16.get();
       backward ? slm::cuda::rope_backward(p, nullptr) : slm::cuda::rope_forward(p, nullptr);
+      ASSERT_TRUE(dev_x.guards_intact() && dev_x16.guards_intact()) << "T " << sh.t << " n " << sh.n << " E " << sh.e;
+      x = dev_x.download();
+      const std::vector<__nv_bfloat16> x16 = dev_x16.download();
       for (std::size_t i = 0; i < x.size(); ++i)
-        ASSERT_EQ(x16[i].bits, slm::emu::float_to_bf16_bits(x[i])) << "T " << sh.t << " n " << sh.n << " E " << sh.e
-                                                                   << " element " << i;
+        ASSERT_EQ(slm::ops_test::bits_of(x16[i]), slm::fp32_to_bf16(x[i]))
+            << "T " << sh.t << " n " << sh.n << " E " << sh.e << " element " << i;
     }
 }
 

@@ -2,7 +2,8 @@
 // its CPU twin (kernels/cpu/layers.h, layers_backward.h): forward and backward on small and odd
 // element counts (one element, partial blocks, threads taking several elements by grid-stride),
 // the float4 and the scalar path, with large gates (saturated sigmoid) and the aliasing the
-// header allows.
+// header allows, with guard elements around every array.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device.
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -16,7 +17,7 @@
 #include "kernels/cpu/layers.h"
 #include "kernels/cpu/layers_backward.h"
 #include "kernels/cuda/swiglu.h"
-#include "tests/emu/emu_test_util.h"
+#include "tests/emu/ops/device_buffer.h"
 
 namespace {
 
@@ -59,17 +60,14 @@ double max_relative_error(const std::vector<float>& got, const std::vector<float
   return worst;
 }
 
-// A copy of v in 16-byte aligned storage, starting `offset` floats past the alignment: offset 0
-// takes the float4 path, offset 1 the scalar one.
-struct Device {
-  Device(const std::vector<float>& v, int offset) : store(v.size() + 8) {
-    const auto base = reinterpret_cast<std::uintptr_t>(store.data());
-    p = reinterpret_cast<float*>((base + 15) / 16 * 16) + offset;
-    std::copy(v.begin(), v.end(), p);
-  }
-  std::vector<float> get(std::size_t n) const { return {p, p + n}; }
-  std::vector<float> store;
-  float* p;
+// A copy of v in device memory, starting `offset` floats past the (256-byte) alignment: offset 0
+// takes the float4 path, offset 1 the scalar one. Guard elements before (offset 1) and after it
+// hold k_guard.
+using slm::ops_test::DeviceArray;
+constexpr float k_guard = -777.0f;
+struct Device : DeviceArray<float> {
+  Device(const std::vector<float>& v, int offset) : DeviceArray<float>(v, k_guard, static_cast<std::size_t>(offset)) {}
+  float* p() { return get(); }
 };
 
 TEST(CudaOpsSwiGlu, ForwardMatchesTheCpuTwin) {
@@ -82,13 +80,15 @@ TEST(CudaOpsSwiGlu, ForwardMatchesTheCpuTwin) {
         std::vector<float> want(n);
         slm::cpu::swiglu_forward(want.data(), gate.data(), up.data(), count);
         Device g(gate, offset), u(up, offset), out(std::vector<float>(n, 5.0f), offset);
-        slm::cuda::swiglu_forward({out.p, g.p, u.p, count, grid}, nullptr);
-        const std::vector<float> got = out.get(n);
+        slm::cuda::swiglu_forward({out.p(), g.p(), u.p(), count, grid}, nullptr);
+        const std::vector<float> got = out.download();
         const double error = max_relative_error(got, want);
         worst = std::max(worst, error);
         EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
-        slm::cuda::swiglu_forward({g.p, g.p, u.p, count, grid}, nullptr);  // out aliases gate
-        EXPECT_EQ(std::memcmp(g.p, got.data(), n * sizeof(float)), 0) << "in place, count " << count;
+        slm::cuda::swiglu_forward({g.p(), g.p(), u.p(), count, grid}, nullptr);  // out aliases gate
+        EXPECT_EQ(std::memcmp(g.download().data(), got.data(), n * sizeof(float)), 0) << "in place, count " << count;
+        EXPECT_TRUE(out.guards_intact() && g.guards_intact() && u.guards_intact())
+            << "count " << count << " grid limit " << grid << " offset " << offset;
       }
   report("swiglu forward", worst);
 }
@@ -113,15 +113,18 @@ TEST(CudaOpsSwiGlu, BackwardMatchesTheCpuTwin) {
       for (const int offset : {0, 1}) {
         Device g(gate, offset), u(up, offset), go(dout, offset), dg(std::vector<float>(n, 5.0f), offset),
             du(std::vector<float>(n, 5.0f), offset);
-        slm::cuda::swiglu_backward({dg.p, du.p, go.p, g.p, u.p, count, grid}, nullptr);
-        const std::vector<float> got_dg = dg.get(n), got_du = du.get(n);
+        slm::cuda::swiglu_backward({dg.p(), du.p(), go.p(), g.p(), u.p(), count, grid}, nullptr);
+        const std::vector<float> got_dg = dg.download(), got_du = du.download();
         const double error = std::max(max_relative_error(got_dg, want_dg, scale), max_relative_error(got_du, want_du));
         worst = std::max(worst, error);
         EXPECT_LT(error, 1e-5) << "count " << count << " grid limit " << grid << " offset " << offset;
         // dgate over gate, dup over up: the trainer's in-place case.
-        slm::cuda::swiglu_backward({g.p, u.p, go.p, g.p, u.p, count, grid}, nullptr);
-        EXPECT_EQ(std::memcmp(g.p, got_dg.data(), n * sizeof(float)), 0) << "dgate in place, count " << count;
-        EXPECT_EQ(std::memcmp(u.p, got_du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
+        slm::cuda::swiglu_backward({g.p(), u.p(), go.p(), g.p(), u.p(), count, grid}, nullptr);
+        EXPECT_EQ(std::memcmp(g.download().data(), got_dg.data(), n * sizeof(float)), 0) << "dgate in place, count " << count;
+        EXPECT_EQ(std::memcmp(u.download().data(), got_du.data(), n * sizeof(float)), 0) << "dup in place, count " << count;
+        EXPECT_TRUE(dg.guards_intact() && du.guards_intact() && g.guards_intact() && u.guards_intact() &&
+                    go.guards_intact())
+            << "count " << count << " grid limit " << grid << " offset " << offset;
       }
   }
   report("swiglu backward", worst);
@@ -136,28 +139,38 @@ TEST(CudaOpsSwiGlu, Bf16OutputsAreTheFp32OutputsRounded) {
                                dout = random_vector(n, 23, 1.0f);
       Device g(gate, offset), u(up, offset), go(dout, offset), out(std::vector<float>(n), offset),
           dg(std::vector<float>(n), offset), du(std::vector<float>(n), offset);
-      std::vector<__nv_bfloat16> y16(n), y16_alone(n), dg16(n), du16(n), dg16_alone(n), du16_alone(n);
-      slm::cuda::SwiGluParams f{out.p, g.p, u.p, count};
-      f.out_bf16 = y16.data();
+      const __nv_bfloat16 guard16 = slm::ops_test::to_bf16(k_guard);
+      DeviceArray<__nv_bfloat16> dev_y16(n, guard16), dev_y16_alone(n, guard16), dev_dg16(n, guard16),
+          dev_du16(n, guard16), dev_dg16_alone(n, guard16), dev_du16_alone(n, guard16);
+      slm::cuda::SwiGluParams f{out.p(), g.p(), u.p(), count};
+      f.out_bf16 = dev_y16.get();
       slm::cuda::swiglu_forward(f, nullptr);
       f.out = nullptr;
-      f.out_bf16 = y16_alone.data();
+      f.out_bf16 = dev_y16_alone.get();
       slm::cuda::swiglu_forward(f, nullptr);
-      slm::cuda::SwiGluBackwardParams b{dg.p, du.p, go.p, g.p, u.p, count};
-      b.dgate_bf16 = dg16.data();
-      b.dup_bf16 = du16.data();
+      slm::cuda::SwiGluBackwardParams b{dg.p(), du.p(), go.p(), g.p(), u.p(), count};
+      b.dgate_bf16 = dev_dg16.get();
+      b.dup_bf16 = dev_du16.get();
       slm::cuda::swiglu_backward(b, nullptr);
       b.dgate = b.dup = nullptr;
-      b.dgate_bf16 = dg16_alone.data();
-      b.dup_bf16 = du16_alone.data();
+      b.dgate_bf16 = dev_dg16_alone.get();
+      b.dup_bf16 = dev_du16_alone.get();
       slm::cuda::swiglu_backward(b, nullptr);
+      for (const auto* buffer : {&dev_y16, &dev_y16_alone, &dev_dg16, &dev_du16, &dev_dg16_alone, &dev_du16_alone})
+        ASSERT_TRUE(buffer->guards_intact()) << "count " << count << " offset " << offset;
+      const std::vector<float> y = out.download(), dgate = dg.download(), dup = du.download();
+      std::vector<std::uint16_t> y16, y16_alone, dg16, du16, dg16_alone, du16_alone;
+      for (auto [bits, buffer] : {std::pair{&y16, &dev_y16}, std::pair{&y16_alone, &dev_y16_alone},
+                                  std::pair{&dg16, &dev_dg16}, std::pair{&du16, &dev_du16},
+                                  std::pair{&dg16_alone, &dev_dg16_alone}, std::pair{&du16_alone, &dev_du16_alone}})
+        for (const __nv_bfloat16 v : buffer->download()) bits->push_back(slm::ops_test::bits_of(v));
       for (std::size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(y16[i].bits, slm::emu::float_to_bf16_bits(out.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(y16_alone[i].bits, y16[i].bits) << "count " << count << " element " << i;
-        ASSERT_EQ(dg16[i].bits, slm::emu::float_to_bf16_bits(dg.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(du16[i].bits, slm::emu::float_to_bf16_bits(du.p[i])) << "count " << count << " element " << i;
-        ASSERT_EQ(dg16_alone[i].bits, dg16[i].bits) << "count " << count << " element " << i;
-        ASSERT_EQ(du16_alone[i].bits, du16[i].bits) << "count " << count << " element " << i;
+        ASSERT_EQ(y16[i], slm::fp32_to_bf16(y[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(y16_alone[i], y16[i]) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16[i], slm::fp32_to_bf16(dgate[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(du16[i], slm::fp32_to_bf16(dup[i])) << "count " << count << " element " << i;
+        ASSERT_EQ(dg16_alone[i], dg16[i]) << "count " << count << " element " << i;
+        ASSERT_EQ(du16_alone[i], du16[i]) << "count " << count << " element " << i;
       }
     }
 }
