@@ -8,23 +8,14 @@
 // Letters: T tokens, F MLP size; count = T * F.
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_runtime_api.h>
-
-#include <cstdint>
+#include "kernels/cuda/swiglu.h"
 
 namespace slm::cuda {
 
+// The arguments are SwiGLU's (swiglu.h), with gelu in place of silu:
 // out = gelu(gate) * up elementwise. Overwrites out; out may alias gate or up. With out_bf16 set,
 // also writes the output rounded to bf16 there (must not overlap the inputs); out may then be null.
-struct GeGluParams {
-  float* out = nullptr;         // [T, F]
-  const float* gate = nullptr;  // [T, F]
-  const float* up = nullptr;    // [T, F]
-  std::int64_t count = 0;
-  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
-  __nv_bfloat16* out_bf16 = nullptr;  // [T, F], optional
-};
+using GeGluParams = SwiGluParams;
 
 // With s = sigmoid(2 z):  dgate = dout * up * (s + 2 gate s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 gate^2)),
 // dup = dout * gelu(gate), s (1 - s) evaluated as e s^2 with e = exp(-2 z), and the second term of
@@ -32,17 +23,7 @@ struct GeGluParams {
 // Overwrites dgate and dup. dgate may alias gate or dout, dup may alias up or dout (not dgate == dup).
 // With dgate_bf16 / dup_bf16 set, also writes those rounded to bf16 there (must not overlap the
 // inputs); the fp32 pointer of each may then be null.
-struct GeGluBackwardParams {
-  float* dgate = nullptr;       // [T, F]
-  float* dup = nullptr;         // [T, F]
-  const float* dout = nullptr;  // [T, F]
-  const float* gate = nullptr;  // [T, F]
-  const float* up = nullptr;    // [T, F]
-  std::int64_t count = 0;
-  int max_blocks = 0;  // grid size limit, 0 for the launcher's (tests set it to make blocks loop)
-  __nv_bfloat16* dgate_bf16 = nullptr;  // [T, F], optional
-  __nv_bfloat16* dup_bf16 = nullptr;    // [T, F], optional
-};
+using GeGluBackwardParams = SwiGluBackwardParams;
 
 // Both enqueued on `stream`; a float4 chunk or an element per thread, grid-stride.
 void geglu_forward(const GeGluParams& p, cudaStream_t stream);
