@@ -225,18 +225,9 @@ class CudaBackend final : public Backend {
     gemm_->nt(y, xh, frozen(call.w).half, to_int(call.n), to_int(call.out), to_int(call.in), 0.0f, stream_);
     if (!call.lora) return;
     cuda::LoraForwardParams p;
+    lora_operands(p, call);
     p.y = y;
     p.x = x;
-    p.a = resolve(call.lora->a);
-    p.b = resolve(call.lora->b);
-    p.xa = call.xa;
-    p.m = call.n;
-    p.n = call.out;
-    p.k = call.in;
-    p.r = call.rank;
-    p.scale = call.lora_scale;
-    p.hash = dropout_hash(call.dropout);
-    p.row_tile = lora_rows();
     cuda::lora_forward(p, stream_);
   }
   void linear_backward(float* dx, const float* dy, const float* x, const LinearCall& call, float beta) override {
@@ -244,22 +235,13 @@ class CudaBackend final : public Backend {
     gemm_->nn(dx, dyh, frozen(call.w).half, to_int(call.n), to_int(call.out), to_int(call.in), beta, stream_);
     if (!call.lora) return;
     cuda::LoraBackwardParams p;
+    lora_operands(p, call);
     p.da = resolve(call.lora->da);
     p.db = resolve(call.lora->db);
     p.dx = dx;
     p.g = lora_g_.as<float>();
     p.dy = dy;
     p.x = x;
-    p.a = resolve(call.lora->a);
-    p.b = resolve(call.lora->b);
-    p.xa = call.xa;
-    p.m = call.n;
-    p.n = call.out;
-    p.k = call.in;
-    p.r = call.rank;
-    p.scale = call.lora_scale;
-    p.hash = dropout_hash(call.dropout);
-    p.row_tile = lora_rows();
     p.workspace = lora_ws_.bytes ? lora_ws_.as<float>() : nullptr;
     cuda::lora_backward(p, stream_);
   }
@@ -458,6 +440,21 @@ class CudaBackend final : public Backend {
     SLM_CHECK(static_cast<std::size_t>(n) * sizeof(bf16) <= to.bytes, "internal: bf16 scratch not reserved");
     cuda::cast_to_bf16(to.as<bf16>(), x, n, stream_);
     return to.as<bf16>();
+  }
+
+  // What lora_forward and lora_backward share: the adapter, its x A^T, the shapes, dropout, tiles.
+  template <class P>
+  void lora_operands(P& p, const LinearCall& call) const {
+    p.a = resolve(call.lora->a);
+    p.b = resolve(call.lora->b);
+    p.xa = call.xa;
+    p.m = call.n;
+    p.n = call.out;
+    p.k = call.in;
+    p.r = call.rank;
+    p.scale = call.lora_scale;
+    p.hash = dropout_hash(call.dropout);
+    p.row_tile = lora_rows();
   }
 
   cuda::LoraDropoutHash dropout_hash(const LoraDropout& d) const {
