@@ -13,6 +13,8 @@
 // - exact_probabilities (P as three rounded pieces): the kernel's fp32 output within twice the
 //   CPU twin's fp32 error;
 // - the LSE to 1e-5 relative in both.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device, without the
+// schedule comparison (harness only).
 // Does not hold: the backward.
 #include <omp.h>
 
@@ -27,18 +29,21 @@
 
 #include "kernels/cpu/attention_backward.h"
 #include "kernels/cuda/attention.h"
-#include "tests/emu/emu_test_util.h"
 #include "tests/emu/ops/attention_case.h"
+#include "tests/emu/ops/device_buffer.h"
+#include "train/core/error.h"
+#if SLM_EMU_TESTS
+#include "tests/emu/emu_test_util.h"
+#endif
 
 namespace {
 
 using slm::cuda::AttentionInput;
-using slm::emu::Schedule;
-using slm::emu::testing::ScopedSchedule;
+using slm::ops_test::DeviceArray;
+using slm::ops_test::from_float;
+using slm::ops_test::to_float;
 
 constexpr float k_guard = 12345.0f;
-using slm::emu::testing::Aligned;
-using slm::emu::testing::k_guard_elems;
 
 using Case = slm::emu::testing::AttentionCase;
 using slm::emu::testing::describe;
@@ -54,11 +59,13 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool exact 
   const std::size_t nq = static_cast<std::size_t>(c.t) * c.h * c.e, nkv = static_cast<std::size_t>(c.t) * c.g * c.e;
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  Aligned<Elem> q(nq, Elem(0.0f)), k(nkv, Elem(0.0f)), v(nkv, Elem(0.0f));
+  std::vector<Elem> qh(nq), kh(nkv), vh(nkv);
   std::vector<float> qf(nq), kf(nkv), vf(nkv);  // the rounded inputs, for the references
-  for (std::size_t i = 0; i < nq; ++i) qf[i] = static_cast<float>(q.get()[i] = Elem(c.q_scale * normal(rng)));
-  for (std::size_t i = 0; i < nkv; ++i) kf[i] = static_cast<float>(k.get()[i] = Elem(normal(rng)));
-  for (std::size_t i = 0; i < nkv; ++i) vf[i] = static_cast<float>(v.get()[i] = Elem(normal(rng)));
+  for (std::size_t i = 0; i < nq; ++i) qf[i] = to_float(qh[i] = from_float<Elem>(c.q_scale * normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) kf[i] = to_float(kh[i] = from_float<Elem>(normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) vf[i] = to_float(vh[i] = from_float<Elem>(normal(rng)));
+  const Elem guard16 = from_float<Elem>(k_guard);
+  const DeviceArray<Elem> q(qh, guard16), k(kh, guard16), v(vh, guard16);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.e));
 
   std::vector<std::int32_t> cu = c.cu.empty() ? std::vector<std::int32_t>{0, c.t} : c.cu;
@@ -66,8 +73,9 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool exact 
   int max_len = 0;
   for (int d = 0; d < n_docs; ++d) max_len = std::max(max_len, cu[d + 1] - cu[d]);
 
-  Aligned<float> out(nq, k_guard), lse(static_cast<std::size_t>(c.t) * c.h, k_guard);
-  Aligned<Elem> out_half(nq, Elem(k_guard));
+  const DeviceArray<std::int32_t> dev_cu(cu, -1);
+  DeviceArray<float> out(nq, k_guard), lse(static_cast<std::size_t>(c.t) * c.h, k_guard);
+  DeviceArray<Elem> out_half(nq, guard16);
   slm::cuda::AttentionParams p;
   p.q = q.get();
   p.k = k.get();
@@ -75,7 +83,7 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool exact 
   p.out = out.get();
   p.out_half = out_half.get();
   p.lse = lse.get();
-  p.cu_seqlens = c.cu.empty() ? nullptr : cu.data();
+  p.cu_seqlens = c.cu.empty() ? nullptr : dev_cu.get();
   p.t = c.t;
   p.h = c.h;
   p.g = c.g;
@@ -86,16 +94,19 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool exact 
   p.scale = scale;
   p.exact_probabilities = exact;
   slm::cuda::attention_forward_train(p, type, nullptr);
-  EXPECT_TRUE(out.guard_intact(k_guard)) << "out guard written, " << describe(c);
-  EXPECT_TRUE(lse.guard_intact(k_guard)) << "lse guard written, " << describe(c);
-  EXPECT_TRUE(out_half.guard_intact(Elem(k_guard))) << "out_half guard written, " << describe(c);
+  EXPECT_TRUE(out.guards_intact()) << "out guard written, " << describe(c);
+  EXPECT_TRUE(lse.guards_intact()) << "lse guard written, " << describe(c);
+  EXPECT_TRUE(out_half.guards_intact()) << "out_half guard written, " << describe(c);
+  Measured r;
+  r.out = out.download();
+  r.lse = lse.download();
+  const std::vector<Elem> got_out_half = out_half.download();
 
   std::vector<float> cpu_out(nq), cpu_lse(static_cast<std::size_t>(c.t) * c.h);
   std::vector<float> scratch(static_cast<std::size_t>(omp_get_max_threads()) * c.t);
   slm::cpu::attention_forward_train(cpu_out.data(), cpu_lse.data(), qf.data(), kf.data(), vf.data(), c.t, c.h, c.g,
                                     c.e, scale, c.cu.empty() ? nullptr : cu.data(), n_docs, scratch.data(), c.window);
 
-  Measured r;
   const int group = c.h / c.g;
   std::vector<double> w(static_cast<std::size_t>(c.t));
   for (int d = 0; d < n_docs; ++d)
@@ -116,23 +127,21 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool exact 
         for (int j = lo; j <= i; ++j) sum += (w[j] = std::exp(w[j] - mx));
         const std::size_t row = static_cast<std::size_t>(i) * c.h + hi;
         const double lse_exact = mx + std::log(sum);
-        EXPECT_TRUE(std::isfinite(lse.get()[row])) << "lse row " << row << ", " << describe(c);
-        r.lse_rel = std::max(r.lse_rel, std::fabs(lse.get()[row] - lse_exact) / std::max(1.0, std::fabs(lse_exact)));
+        EXPECT_TRUE(std::isfinite(r.lse[row])) << "lse row " << row << ", " << describe(c);
+        r.lse_rel = std::max(r.lse_rel, std::fabs(r.lse[row] - lse_exact) / std::max(1.0, std::fabs(lse_exact)));
         for (int x = 0; x < c.e; ++x) {
           double exact = 0;
           for (int j = lo; j <= i; ++j) exact += w[j] * vf[(static_cast<std::size_t>(j) * c.g + gi) * c.e + x];
           exact /= sum;
           const std::size_t at = row * c.e + x;
-          const float got = out.get()[at], got_half = static_cast<float>(out_half.get()[at]);
+          const float got = r.out[at], got_half = to_float(got_out_half[at]);
           EXPECT_TRUE(std::isfinite(got) && std::isfinite(got_half)) << "out " << at << ", " << describe(c);
           r.kernel_fp32 = std::max(r.kernel_fp32, std::fabs(got - exact));
           r.kernel_half = std::max(r.kernel_half, std::fabs(got_half - exact));
           r.cpu_fp32 = std::max(r.cpu_fp32, std::fabs(cpu_out[at] - exact));
-          r.cpu_half = std::max(r.cpu_half, std::fabs(static_cast<float>(Elem(cpu_out[at])) - exact));
+          r.cpu_half = std::max(r.cpu_half, std::fabs(to_float(from_float<Elem>(cpu_out[at])) - exact));
         }
       }
-  r.out.assign(out.get(), out.get() + nq);
-  r.lse.assign(lse.get(), lse.get() + static_cast<std::size_t>(c.t) * c.h);
   return r;
 }
 
@@ -191,7 +200,10 @@ TEST(CudaAttention, ExactProbabilitiesMatchTheCpuTwinInFp32) {
   }
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaAttention, IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   struct Order {
     Schedule schedule;
     std::uint64_t seed;
@@ -211,10 +223,12 @@ TEST(CudaAttention, IdenticalBitsUnderEverySchedule) {
         << "schedule " << static_cast<int>(order.schedule);
   }
 }
+#endif  // SLM_EMU_TESTS
 
 TEST(CudaAttention, RejectsBadArguments) {
   slm::cuda::AttentionParams p;
-  alignas(16) float dummy[4] = {};
+  DeviceArray<float> dummy_array(4, 0.0f);
+  float* dummy = dummy_array.get();
   p.q = p.k = p.v = dummy;
   p.out = p.lse = dummy;
   p.t = p.max_doc_len = 4;

@@ -12,6 +12,8 @@
 // fp32 errors are printed beside. A 16-bit out costs delta = rowsum(dout * out) an error that is
 // the same for every key of a row, so it does not average out: it shows in both (E = 256: about
 // 2x on dq against an fp32 out).
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device, without the
+// schedule comparison (harness only).
 #include <omp.h>
 
 #include <algorithm>
@@ -26,18 +28,20 @@
 #include "kernels/cpu/attention_backward.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_backward.h"
-#include "tests/emu/emu_test_util.h"
 #include "tests/emu/ops/attention_case.h"
+#include "tests/emu/ops/device_buffer.h"
+#if SLM_EMU_TESTS
+#include "tests/emu/emu_test_util.h"
+#endif
 
 namespace {
 
 using slm::cuda::AttentionInput;
-using slm::emu::Schedule;
-using slm::emu::testing::ScopedSchedule;
+using slm::ops_test::DeviceArray;
+using slm::ops_test::from_float;
+using slm::ops_test::to_float;
 
 constexpr float k_guard = 12345.0f;
-using slm::emu::testing::Aligned;
-using slm::emu::testing::k_guard_elems;
 
 using Case = slm::emu::testing::AttentionCase;
 using slm::emu::testing::describe;
@@ -107,22 +111,26 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
   const std::size_t rows = static_cast<std::size_t>(c.t) * c.h;
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  Aligned<Elem> q(nq, Elem(0.0f)), k(nkv, Elem(0.0f)), v(nkv, Elem(0.0f)), dout(nq, Elem(0.0f));
+  std::vector<Elem> qh(nq), kh(nkv), vh(nkv), douth(nq);
   std::vector<float> qf(nq), kf(nkv), vf(nkv), df(nq);
-  for (std::size_t i = 0; i < nq; ++i) qf[i] = static_cast<float>(q.get()[i] = Elem(normal(rng)));
-  for (std::size_t i = 0; i < nkv; ++i) kf[i] = static_cast<float>(k.get()[i] = Elem(normal(rng)));
-  for (std::size_t i = 0; i < nkv; ++i) vf[i] = static_cast<float>(v.get()[i] = Elem(normal(rng)));
-  for (std::size_t i = 0; i < nq; ++i) df[i] = static_cast<float>(dout.get()[i] = Elem(normal(rng)));
+  for (std::size_t i = 0; i < nq; ++i) qf[i] = to_float(qh[i] = from_float<Elem>(normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) kf[i] = to_float(kh[i] = from_float<Elem>(normal(rng)));
+  for (std::size_t i = 0; i < nkv; ++i) vf[i] = to_float(vh[i] = from_float<Elem>(normal(rng)));
+  for (std::size_t i = 0; i < nq; ++i) df[i] = to_float(douth[i] = from_float<Elem>(normal(rng)));
+  const Elem guard16 = from_float<Elem>(k_guard);
+  const DeviceArray<Elem> q(qh, guard16), k(kh, guard16), v(vh, guard16), dout(douth, guard16);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.e));
   std::vector<std::int32_t> cu = c.cu.empty() ? std::vector<std::int32_t>{0, c.t} : c.cu;
   const int n_docs = static_cast<int>(cu.size()) - 1;
   int max_len = 0;
   for (int d = 0; d < n_docs; ++d) max_len = std::max(max_len, cu[d + 1] - cu[d]);
   const std::int32_t* cu_arg = c.cu.empty() ? nullptr : cu.data();
+  const DeviceArray<std::int32_t> dev_cu(cu, -1);
+  const std::int32_t* dev_cu_arg = c.cu.empty() ? nullptr : dev_cu.get();
 
   // The CUDA forward gives out (16-bit) and lse, as in training.
-  Aligned<Elem> out(nq, Elem(0.0f));
-  Aligned<float> lse(rows, 0.0f), out32(nq, 0.0f);
+  DeviceArray<Elem> out(nq, from_float<Elem>(0.0f), guard16);
+  DeviceArray<float> lse(rows, 0.0f, k_guard), out32(nq, 0.0f, k_guard);
   slm::cuda::AttentionParams f;
   f.q = q.get();
   f.k = k.get();
@@ -130,7 +138,7 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
   f.out_half = out.get();
   f.out = out32.get();
   f.lse = lse.get();
-  f.cu_seqlens = cu_arg;
+  f.cu_seqlens = dev_cu_arg;
   f.t = c.t;
   f.h = c.h;
   f.g = c.g;
@@ -148,11 +156,11 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
   slm::cpu::attention_forward_train(cpu_out.data(), cpu_lse.data(), qf.data(), kf.data(), vf.data(), c.t, c.h, c.g,
                                     c.e, scale, cu_arg, n_docs, scratch.data(), c.window);
   if (exact_p) {
-    std::copy(cpu_out.begin(), cpu_out.end(), out32.get());
-    std::copy(cpu_lse.begin(), cpu_lse.end(), lse.get());
+    out32.upload(cpu_out);
+    lse.upload(cpu_lse);
   }
 
-  Aligned<float> delta(rows, k_guard), dq(nq, k_guard), dk(nkv, k_guard), dv(nkv, k_guard);
+  DeviceArray<float> delta(rows, k_guard), dq(nq, k_guard), dk(nkv, k_guard), dv(nkv, k_guard);
   slm::cuda::AttentionBackwardParams p;
   p.q = q.get();
   p.k = k.get();
@@ -165,7 +173,7 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
   p.dq = dq.get();
   p.dk = dk.get();
   p.dv = dv.get();
-  p.cu_seqlens = cu_arg;
+  p.cu_seqlens = dev_cu_arg;
   p.t = c.t;
   p.h = c.h;
   p.g = c.g;
@@ -175,19 +183,22 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
   p.window = c.window;
   p.scale = scale;
   slm::cuda::attention_backward(p, type, nullptr, exact_p);
-  EXPECT_TRUE(delta.guard_intact(k_guard) && dq.guard_intact(k_guard) && dk.guard_intact(k_guard) &&
-              dv.guard_intact(k_guard))
+  EXPECT_TRUE(delta.guards_intact() && dq.guards_intact() && dk.guards_intact() && dv.guards_intact())
       << "guard written, " << describe(c);
+  EXPECT_TRUE(out.guards_intact() && lse.guards_intact() && out32.guards_intact()) << "guard written, " << describe(c);
 
   // The CPU twin's backward. At the same precision: the CPU twin reads the out the kernel reads (the 16-bit one unless fp32_out).
-  if (!fp32_out)
-    for (std::size_t i = 0; i < nq; ++i) cpu_out[i] = static_cast<float>(out.get()[i]);
+  if (!fp32_out) {
+    const std::vector<Elem> out16 = out.download();
+    for (std::size_t i = 0; i < nq; ++i) cpu_out[i] = to_float(out16[i]);
+  }
   slm::cpu::attention_backward(cdq.data(), cdk.data(), cdv.data(), df.data(), qf.data(), kf.data(), vf.data(),
                                cpu_out.data(), cpu_lse.data(), c.t, c.h, c.g, c.e, scale, cu_arg, n_docs,
                                scratch.data(), c.window);
 
   const Grads exact = reference(c, cu, qf, kf, vf, df, scale);
-  const float* kernel[3] = {dq.get(), dk.get(), dv.get()};
+  const std::vector<float> got_dq = dq.download(), got_dk = dk.download(), got_dv = dv.download();
+  const float* kernel[3] = {got_dq.data(), got_dk.data(), got_dv.data()};
   const float* cpu[3] = {cdq.data(), cdk.data(), cdv.data()};
   const std::vector<double>* ref[3] = {&exact.dq, &exact.dk, &exact.dv};
   Measured m;
@@ -196,7 +207,7 @@ Measured run_case(const Case& c, AttentionInput type, unsigned seed, bool fp32_o
     for (std::size_t i = 0; i < n; ++i) EXPECT_TRUE(std::isfinite(kernel[x][i])) << "gradient " << x << " element " << i;
     m.kernel[x] = error(kernel[x], *ref[x], [](float a) { return a; });
     m.cpu_fp32[x] = error(cpu[x], *ref[x], [](float a) { return a; });
-    m.cpu_half[x] = error(cpu[x], *ref[x], [](float a) { return static_cast<float>(Elem(a)); });
+    m.cpu_half[x] = error(cpu[x], *ref[x], [](float a) { return to_float(from_float<Elem>(a)); });
     m.bits.insert(m.bits.end(), kernel[x], kernel[x] + n);
   }
   return m;
@@ -249,7 +260,10 @@ TEST(CudaAttentionBackward, F16MatchesFloat64AndTheCpuTwin) {
   for (const Case& c : {k_cases[2], k_cases[5], k_cases[6]}) check(run_case<__half>(c, AttentionInput::f16, 22), c, "f16");
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaAttentionBackward, IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   struct Order {
     Schedule schedule;
     std::uint64_t seed;
@@ -265,5 +279,6 @@ TEST(CudaAttentionBackward, IdenticalBitsUnderEverySchedule) {
         << "schedule " << static_cast<int>(order.schedule);
   }
 }
+#endif  // SLM_EMU_TESTS
 
 }  // namespace

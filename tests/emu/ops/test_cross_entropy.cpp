@@ -5,6 +5,8 @@
 // ignored and invalid targets, guard values in dx, identical bits under every schedule, and a
 // 262144-word vocabulary; the bf16 variant against the CPU twin run on the same bf16-rounded
 // inputs (the CPU at the same precision), both measured against float64.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device, without the
+// schedule comparisons (harness only).
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
 #include <algorithm>
 #include <cmath>
@@ -15,18 +17,18 @@
 #include <random>
 #include <vector>
 
-#include <cuda_bf16.h>
-
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cuda/cross_entropy.h"
+#include "tests/emu/ops/device_buffer.h"
+#if SLM_EMU_TESTS
 #include "tests/emu/emu_test_util.h"
+#endif
 
 namespace {
 
 using slm::cuda::CrossEntropyTile;
 using slm::cuda::GemmTile;
-using slm::emu::Schedule;
-using slm::emu::testing::ScopedSchedule;
+using slm::ops_test::DeviceArray;
 
 struct Case {
   std::int64_t t, d, v, chunk;
@@ -66,24 +68,43 @@ struct Result {
   std::vector<float> dx;
 };
 
+// The device outputs of one run, starting as garbage: dx 123 (every element must be written, and
+// the guard elements after it must not be), the scalars impossible values.
+struct DeviceOutputs {
+  explicit DeviceOutputs(const Case& c) : dx(static_cast<std::size_t>(c.t * c.d), 123.0f) {}
+  Result download() const {
+    EXPECT_TRUE(dx.guards_intact()) << "wrote past dx";
+    Result r;
+    r.loss = loss.at(0);
+    r.counted = counted.at(0);
+    r.invalid_at = invalid_at.at(0);
+    r.dx = dx.download();
+    return r;
+  }
+  DeviceArray<double> loss{1, -1.0};
+  DeviceArray<std::int64_t> counted{1, -1}, invalid_at{1, -2};
+  DeviceArray<float> dx;
+};
+
 Result run_gpu(const Case& c, const Inputs& in, float grad_scale) {
-  Result r;
-  r.dx.assign(static_cast<std::size_t>(c.t * c.d), 123.0f);  // guard: every element must be written
+  DeviceOutputs out(c);
+  const DeviceArray<float> x(in.x, -5.0f), w(in.w, -5.0f);
+  const DeviceArray<std::int32_t> targets(in.targets, -5);
   slm::cuda::CrossEntropyParams p;
-  p.loss_sum = &r.loss;
-  p.counted = &r.counted;
-  p.invalid_at = &r.invalid_at;
-  p.dx = r.dx.data();
-  p.x = in.x.data();
-  p.w = in.w.data();
-  p.targets = in.targets.data();
+  p.loss_sum = out.loss.get();
+  p.counted = out.counted.get();
+  p.invalid_at = out.invalid_at.get();
+  p.dx = out.dx.get();
+  p.x = x.get();
+  p.w = w.get();
+  p.targets = targets.get();
   p.t = c.t, p.d = c.d, p.v = c.v, p.chunk = c.chunk;
   p.grad_scale = grad_scale;
   p.tile = c.tile;
-  std::vector<double> workspace((slm::cuda::cross_entropy_workspace_bytes(p) + 7) / 8, -7.0);
-  p.workspace = workspace.data();
+  DeviceArray<double> workspace((slm::cuda::cross_entropy_workspace_bytes(p) + 7) / 8, -7.0);
+  p.workspace = workspace.get();
   slm::cuda::cross_entropy_forward_backward(p, nullptr);
-  return r;
+  return out.download();
 }
 
 Result run_cpu(const Case& c, const Inputs& in, float grad_scale) {
@@ -218,7 +239,10 @@ TEST(CudaOpsCrossEntropy, ReportsTheFirstInvalidTarget) {
   EXPECT_LT(max_relative_error(got.dx, want.dx, c.d), k_tolerance);
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaOpsCrossEntropy, IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   for (const Case c : {Case{13, 24, 4099, 4, CrossEntropyTile::small}, Case{13, 64, 1000, 13, CrossEntropyTile::large}}) {
     const Inputs in = make_inputs(c, 23);
     Result first;
@@ -233,6 +257,7 @@ TEST(CudaOpsCrossEntropy, IdenticalBitsUnderEverySchedule) {
     }
   }
 }
+#endif  // SLM_EMU_TESTS
 
 // Gemma 3's vocabulary size: nothing in the kernels is sized by V.
 TEST(CudaOpsCrossEntropy, VocabularyOf262k) {
@@ -247,31 +272,33 @@ TEST(CudaOpsCrossEntropy, VocabularyOf262k) {
 // x and w rounded to bf16 (kept as floats for the CPU twin and the float64 reference).
 Inputs round_to_bf16(const Inputs& in) {
   Inputs r = in;
-  for (float& e : r.x) e = __bfloat162float(__float2bfloat16(e));
-  for (float& e : r.w) e = __bfloat162float(__float2bfloat16(e));
+  for (float& e : r.x) e = slm::bf16_to_fp32(slm::fp32_to_bf16(e));
+  for (float& e : r.w) e = slm::bf16_to_fp32(slm::fp32_to_bf16(e));
   return r;
 }
 
 Result run_gpu_bf16(const Case& c, const Inputs& rounded, float grad_scale, GemmTile tile) {
-  Result r;
-  r.dx.assign(static_cast<std::size_t>(c.t * c.d), 123.0f);
-  std::vector<__nv_bfloat16> w(rounded.w.size());
-  for (std::size_t i = 0; i < w.size(); ++i) w[i] = __float2bfloat16(rounded.w[i]);
+  DeviceOutputs out(c);
+  std::vector<__nv_bfloat16> w16(rounded.w.size());
+  for (std::size_t i = 0; i < w16.size(); ++i) w16[i] = slm::ops_test::to_bf16(rounded.w[i]);
+  const DeviceArray<float> x(rounded.x, -5.0f);
+  const DeviceArray<__nv_bfloat16> w(w16, slm::ops_test::to_bf16(-5.0f));
+  const DeviceArray<std::int32_t> targets(rounded.targets, -5);
   slm::cuda::CrossEntropyBf16Params p;
-  p.loss_sum = &r.loss;
-  p.counted = &r.counted;
-  p.invalid_at = &r.invalid_at;
-  p.dx = r.dx.data();
-  p.x = rounded.x.data();
-  p.w = w.data();
-  p.targets = rounded.targets.data();
+  p.loss_sum = out.loss.get();
+  p.counted = out.counted.get();
+  p.invalid_at = out.invalid_at.get();
+  p.dx = out.dx.get();
+  p.x = x.get();
+  p.w = w.get();
+  p.targets = targets.get();
   p.t = c.t, p.d = c.d, p.v = c.v, p.chunk = c.chunk;
   p.grad_scale = grad_scale;
   p.tile = tile;
-  std::vector<double> workspace((slm::cuda::cross_entropy_bf16_workspace_bytes(p) + 7) / 8, -7.0);
-  p.workspace = workspace.data();
+  DeviceArray<double> workspace((slm::cuda::cross_entropy_bf16_workspace_bytes(p) + 7) / 8, -7.0);
+  p.workspace = workspace.get();
   slm::cuda::cross_entropy_forward_backward_bf16(p, nullptr);
-  return r;
+  return out.download();
 }
 
 // bf16 inputs: the CPU at the same precision is the CPU twin on the rounded inputs; the GPU must
@@ -322,7 +349,10 @@ TEST(CudaOpsCrossEntropy, Bf16WithinTwiceTheCpuError) {
   report("bf16 cross-entropy dx, CPU vs float64", cpu_dx);
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaOpsCrossEntropy, Bf16IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   const Case c{13, 24, 4099, 4, CrossEntropyTile::small};
   const Inputs rounded = round_to_bf16(make_inputs(c, 41));
   Result first;
@@ -336,6 +366,7 @@ TEST(CudaOpsCrossEntropy, Bf16IdenticalBitsUnderEverySchedule) {
         << "schedule " << static_cast<int>(schedule);
   }
 }
+#endif  // SLM_EMU_TESTS
 
 // T past one compaction tile (256 positions): the gathered order and count carry across tiles,
 // with ignored rows in runs and scattered, several chunks, and the first invalid target in a later

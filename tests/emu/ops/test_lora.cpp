@@ -7,8 +7,11 @@
 // the in-kernel hash equals the CPU training step's mask bit for bit; bf16 x and dy; the weight
 // gradients split over M with a workspace; identical bits under every schedule. Errors against
 // float64 are printed with SLM_OPS_VERBOSE set.
+// Device-portable (tests/emu/ops/device_buffer.h): also in test_cuda_ops_device, without the
+// schedule comparison (harness only).
 // Does not hold: the other ops (tests/emu/ops/test_*.cpp each hold one).
-#include <cuda_bf16.h>
+#include <gmock/gmock.h>  // HasSubstr
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,12 +26,14 @@
 #include "kernels/cpu/lora.h"
 #include "kernels/cuda/lora.h"
 #include "kernels/dropout_hash.h"
+#include "tests/emu/ops/device_buffer.h"
+#if SLM_EMU_TESTS
 #include "tests/emu/emu_test_util.h"
+#endif
 
 namespace {
 
-using slm::emu::Schedule;
-using slm::emu::testing::ScopedSchedule;
+using slm::ops_test::DeviceArray;
 
 struct Shape {
   std::int64_t m, k, n, r;
@@ -45,7 +50,6 @@ const char* name_of(Drop d) { return d == Drop::none ? "no dropout" : d == Drop:
 
 constexpr double k_tolerance = 1e-5;
 constexpr double k_dropout_p = 0.3;
-constexpr std::size_t k_guard = 37;
 constexpr float k_guard_value = -12345.0f;
 
 std::vector<float> random_vector(std::size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
@@ -69,19 +73,11 @@ std::vector<float> cpu_step_mask(std::uint64_t base, double p, std::int64_t m, s
   return mask;
 }
 
-// A device output: `count` values followed by guard elements that must stay untouched.
-struct Guarded {
-  std::vector<float> v;
-  std::size_t count;
-  Guarded(std::vector<float> values) : v(std::move(values)), count(v.size()) {
-    v.resize(count + k_guard, k_guard_value);
-  }
-  float* data() { return v.data(); }
-  std::vector<float> values() const { return {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(count)}; }
-  bool guard_intact() const {
-    return std::all_of(v.begin() + static_cast<std::ptrdiff_t>(count), v.end(),
-                       [](float g) { return g == k_guard_value; });
-  }
+// A device output: its values followed by guard elements that must stay untouched.
+struct Guarded : DeviceArray<float> {
+  Guarded(const std::vector<float>& values) : DeviceArray<float>(values, k_guard_value) {}
+  float* data() { return get(); }
+  std::vector<float> values() const { return download(); }
 };
 
 // Largest |got - want| / max(|want| + mean |want| of its row, cond): relative error, with the
@@ -134,8 +130,11 @@ struct Case {
   // Gives the kernels x and dy in bf16, and the CPU (and float64) their values rounded to bf16.
   void round_inputs_to_bf16() {
     for (auto [v, v16] : {std::pair{&x, &x16}, std::pair{&dy, &dy16}}) {
-      v16->assign(v->begin(), v->end());
-      for (std::size_t i = 0; i < v->size(); ++i) (*v)[i] = static_cast<float>((*v16)[i]);
+      v16->resize(v->size());
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        (*v16)[i] = slm::ops_test::to_bf16((*v)[i]);
+        (*v)[i] = slm::ops_test::to_float((*v16)[i]);
+      }
     }
   }
   // The same case on |inputs|: its float64 outputs are the sizes of the summed terms.
@@ -180,23 +179,30 @@ Outputs run_gpu(const Case& c, bool with_dx = true, bool split = false,
   slm::cuda::LoraForwardParams f;
   const bool bf16 = !c.x16.empty();
   const auto input = bf16 ? slm::cuda::LoraInput::bf16 : slm::cuda::LoraInput::f32;
-  const void* x = bf16 ? static_cast<const void*>(c.x16.data()) : c.x.data();
-  const void* dy = bf16 ? static_cast<const void*>(c.dy16.data()) : c.dy.data();
+  // The inputs on the device: x and dy in fp32 or bf16, the mask when the kernels read one.
+  const __nv_bfloat16 guard16 = slm::ops_test::to_bf16(k_guard_value);
+  const DeviceArray<float> x32(bf16 ? std::vector<float>{} : c.x, k_guard_value),
+      dy32(bf16 ? std::vector<float>{} : c.dy, k_guard_value), a(c.a, k_guard_value), b(c.b, k_guard_value),
+      mask(c.gpu_mask() ? c.mask : std::vector<float>{}, k_guard_value);
+  const DeviceArray<__nv_bfloat16> x16(c.x16, guard16), dy16(c.dy16, guard16);
+  const void* x = bf16 ? static_cast<const void*>(x16.get()) : x32.get();
+  const void* dy = bf16 ? static_cast<const void*>(dy16.get()) : dy32.get();
+  const float* gpu_mask = c.gpu_mask() ? mask.get() : nullptr;
   f.row_tile = tile;
-  f.y = y.data(), f.x = x, f.input = input, f.a = c.a.data(), f.b = c.b.data(), f.xa = xa.data();
-  f.m = s.m, f.n = s.n, f.k = s.k, f.r = s.r, f.scale = c.scale, f.mask = c.gpu_mask(), f.hash = c.hash;
+  f.y = y.data(), f.x = x, f.input = input, f.a = a.get(), f.b = b.get(), f.xa = xa.data();
+  f.m = s.m, f.n = s.n, f.k = s.k, f.r = s.r, f.scale = c.scale, f.mask = gpu_mask, f.hash = c.hash;
   slm::cuda::lora_forward(f, nullptr);
   slm::cuda::LoraBackwardParams bw;
   bw.da = da.data(), bw.db = db.data(), bw.dx = with_dx ? dx.data() : nullptr, bw.g = g.data();
   bw.row_tile = tile;
-  bw.dy = dy, bw.x = x, bw.input = input, bw.a = c.a.data(), bw.b = c.b.data(), bw.xa = xa.data();
-  bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = c.gpu_mask(), bw.hash = c.hash;
+  bw.dy = dy, bw.x = x, bw.input = input, bw.a = a.get(), bw.b = b.get(), bw.xa = xa.data();
+  bw.m = s.m, bw.n = s.n, bw.k = s.k, bw.r = s.r, bw.scale = c.scale, bw.mask = gpu_mask, bw.hash = c.hash;
   const std::int64_t floats = split ? slm::cuda::lora_backward_workspace_floats(s.m, s.n, s.k, s.r) : 0;
   Guarded workspace(std::vector<float>(static_cast<std::size_t>(floats), NAN));
   if (split) bw.workspace = workspace.data();
   slm::cuda::lora_backward(bw, nullptr);
   for (const Guarded* out : {&y, &xa, &g, &da, &db, &dx, &workspace})
-    EXPECT_TRUE(out->guard_intact()) << "a guard element was written";
+    EXPECT_TRUE(out->guards_intact()) << "a guard element was written";
   return {y.values(), xa.values(), g.values(), da.values(), db.values(), dx.values()};
 }
 
@@ -377,25 +383,29 @@ TEST(CudaOpsLora, HashMaskIsTheCpuStepMaskBitForBit) {
 }
 
 TEST(CudaOpsLora, EmptyInputWritesNothing) {
-  std::vector<float> buf(64, 7.0f);
+  DeviceArray<float> buf(64, 7.0f);
   slm::cuda::LoraForwardParams f;
-  f.y = f.xa = buf.data(), f.x = f.a = f.b = buf.data(), f.m = 0, f.n = 4, f.k = 4, f.r = 2;
+  f.y = f.xa = buf.get(), f.x = f.a = f.b = buf.get(), f.m = 0, f.n = 4, f.k = 4, f.r = 2;
   slm::cuda::lora_forward(f, nullptr);
   slm::cuda::LoraBackwardParams b;
-  b.da = b.db = b.dx = b.g = buf.data(), b.dy = b.x = b.a = b.b = b.xa = buf.data(), b.m = 0, b.n = 4, b.k = 4, b.r = 2;
+  b.da = b.db = b.dx = b.g = buf.get(), b.dy = b.x = b.a = b.b = b.xa = buf.get(), b.m = 0, b.n = 4, b.k = 4, b.r = 2;
   slm::cuda::lora_backward(b, nullptr);
-  for (const float v : buf) EXPECT_EQ(v, 7.0f);
+  for (const float v : buf.download()) EXPECT_EQ(v, 7.0f);
+  EXPECT_TRUE(buf.guards_intact());
 }
 
 TEST(CudaOpsLora, RejectsRanksAboveTheTiles) {
-  std::vector<float> buf(129 * 4, 0.0f);
+  DeviceArray<float> buf(129 * 4, 0.0f);
   slm::cuda::LoraForwardParams f;
-  f.y = f.xa = buf.data(), f.x = f.a = f.b = buf.data(), f.m = 1, f.n = 4, f.k = 4, f.r = 129;
-  EXPECT_THAT(slm::emu::testing::launch_error([&] { slm::cuda::lora_forward(f, nullptr); }),
+  f.y = f.xa = buf.get(), f.x = f.a = f.b = buf.get(), f.m = 1, f.n = 4, f.k = 4, f.r = 129;
+  EXPECT_THAT(slm::ops_test::error_message([&] { slm::cuda::lora_forward(f, nullptr); }),
               ::testing::HasSubstr("1 <= r <= 128"));
 }
 
+#if SLM_EMU_TESTS
 TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
+  using slm::emu::Schedule;
+  using slm::emu::testing::ScopedSchedule;
   const Case c({70, 40, 36, 16}, Drop::hash, 7);
   Outputs first, first_tall, first_split;
   for (const auto& [schedule, seed] : {std::pair{Schedule::forward, 1}, std::pair{Schedule::reverse, 1},
@@ -414,5 +424,6 @@ TEST(CudaOpsLora, IdenticalBitsUnderEverySchedule) {
           << "schedule " << static_cast<int>(schedule) << " seed " << seed;
   }
 }
+#endif  // SLM_EMU_TESTS
 
 }  // namespace
