@@ -22,7 +22,9 @@
 #include "train/core/files.h"
 
 #include "checkpoints/dtype.h"
+#include "checkpoints/export_gguf.h"
 #include "checkpoints/model_loader.h"
+#include "checkpoints/quantized_matrices.h"
 #include "checkpoints/run_checkpoints.h"
 #include "data/loader.h"
 #include "data/shards.h"
@@ -340,6 +342,53 @@ TEST(CudaStep, AllocatesExactlyTheMemoryPlanUpFrontAndNothingInsideTheSteps) {
       }
       EXPECT_EQ(device_bytes_in_use(), before) << "the backend left device memory behind";
     }
+}
+
+// A Q8_0 GGUF of a fixture model: kept quantized on the device and dequantized per product, the
+// step's numbers are those of the bf16 copies, bit for bit (dequantization is exact, and bf16
+// of the dequantized value is what the bf16 copy holds), in less memory, as the plan says.
+TEST(CudaStep, QuantizedLayerMatricesGiveTheSameStepInLessMemory) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("slm_cuda_q8_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path gguf = dir / "model.q8_0.gguf";
+  write_gguf_model(*load_llama_model(k_llama / "mqa2_hd128_llama3"), k_llama / "mqa2_hd128_llama3", gguf, GgmlType::Q8_0);
+  const auto model = load_llama_model(gguf);  // dequantized, q/k rows in HF order
+  const std::map<std::string, QuantizedMatrix> blocks = load_quantized_matrices(gguf, model->config);
+  ASSERT_EQ(blocks.size(), static_cast<std::size_t>(7 * model->config.num_layers));
+  CudaBackendOptions quantized = test_options();
+  for (const auto& [name, m] : blocks)
+    quantized.quantized[name] = {static_cast<std::uint32_t>(m.type), m.blocks.data(), m.blocks.size()};
+
+  const LoraSettings settings = all_modules(8, 0.1);
+  const TokenBatch batch = packed_batch(model->config.vocab_size, 8);
+  std::int64_t bytes[2];
+  StepResult results[2];
+  for (int q = 0; q < 2; ++q) {
+    const std::int64_t before = device_bytes_in_use();
+    auto backend = make_cuda_backend(*model, q ? quantized : test_options());
+    LoraAdapters adapters(model->config, settings);
+    randomize(adapters, 7);
+    LoraTrainStep step(*model, &adapters, batch.size(), false, backend.get());
+    AdamWOptimizer optimizer(adapters, OptimizerSettings{}, backend.get());
+    bytes[q] = device_bytes_in_use() - before;
+    results[q].loss = step.forward_backward(batch, 0.01f);
+    backend->pull_mirrors();
+    results[q].grads.assign(adapters.grads(), adapters.grads() + adapters.count());
+  }
+  EXPECT_EQ(results[1].loss, results[0].loss);
+  EXPECT_EQ(results[1].grads, results[0].grads);
+  EXPECT_LT(bytes[1], bytes[0]);
+
+  MemoryPlanInputs in;
+  in.config = model->config;
+  in.lora = settings;
+  in.seq_len = batch.size();
+  in.small_tiles = true;
+  const QuantizedSizes sizes = quantized_matrix_bytes(gguf, model->config);
+  in.quantized_bytes = sizes.bytes;
+  EXPECT_EQ(sizes.types, "Q8_0");
+  EXPECT_EQ(plan_cuda_memory(in).total() - k_cuda_context_bytes, bytes[1]);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CudaStep, RefusesWhatItDoesNotCoverWithAMessage) {

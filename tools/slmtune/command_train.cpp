@@ -25,6 +25,7 @@
 #include "train/lora/merge.h"
 #include "train/trainer.h"
 #if defined(SLM_HAVE_CUDA)
+#include "checkpoints/quantized_matrices.h"
 #include "train/backend/cuda_backend.h"
 #endif
 
@@ -116,7 +117,13 @@ std::unique_ptr<Backend> make_backend(const LoadedRecipe& loaded, const LlamaWei
   if (loaded.recipe.train.backend == BackendKind::Cpu) return nullptr;
 #if defined(SLM_HAVE_CUDA)
   try {
-    return make_cuda_backend(model);
+    // The GGUF's quantized layer matrices stay quantized on the device (dequantized per product).
+    const std::map<std::string, QuantizedMatrix> quantized =
+        load_quantized_matrices(loaded.recipe.model.path, model.config);
+    CudaBackendOptions options;
+    for (const auto& [name, m] : quantized)
+      options.quantized[name] = {static_cast<std::uint32_t>(m.type), m.blocks.data(), m.blocks.size()};
+    return make_cuda_backend(model, options);
   } catch (const Error& e) {
     SLM_FAIL(loaded.origins.where("train.backend"), ": ", e.what());
   }

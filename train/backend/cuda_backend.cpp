@@ -17,6 +17,7 @@
 #include "kernels/cuda/blaslt_gemm.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cross_entropy.h"
+#include "kernels/cuda/dequant.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/grad_norm.h"
 #include "kernels/cuda/lora.h"
@@ -222,7 +223,7 @@ class CudaBackend final : public Backend {
 
   void linear_forward(float* y, const float* x, const LinearCall& call) override {
     bf16* xh = cast(x_bf16_, x, call.n * call.in);
-    gemm_->nt(y, xh, frozen(call.w).half, to_int(call.n), to_int(call.out), to_int(call.in), 0.0f, stream_);
+    gemm_->nt(y, xh, matrix(call.w), to_int(call.n), to_int(call.out), to_int(call.in), 0.0f, stream_);
     if (!call.lora) return;
     cuda::LoraForwardParams p;
     lora_operands(p, call);
@@ -232,7 +233,7 @@ class CudaBackend final : public Backend {
   }
   void linear_backward(float* dx, const float* dy, const float* x, const LinearCall& call, float beta) override {
     bf16* dyh = cast(dy_bf16_, dy, call.n * call.out);
-    gemm_->nn(dx, dyh, frozen(call.w).half, to_int(call.n), to_int(call.out), to_int(call.in), beta, stream_);
+    gemm_->nn(dx, dyh, matrix(call.w), to_int(call.n), to_int(call.out), to_int(call.in), beta, stream_);
     if (!call.lora) return;
     cuda::LoraBackwardParams p;
     lora_operands(p, call);
@@ -351,7 +352,10 @@ class CudaBackend final : public Backend {
  private:
   struct Frozen {
     float* f32 = nullptr;  // vectors and the embedding table
-    bf16* half = nullptr;  // matrices
+    bf16* half = nullptr;  // matrices kept in bf16
+    const void* blocks = nullptr;  // matrices kept quantized
+    cuda::QuantType type = cuda::QuantType::q8_0;
+    std::int64_t count = 0;
   };
   struct Mirror {
     float* host;
@@ -407,6 +411,11 @@ class CudaBackend final : public Backend {
       Frozen& f = frozen_[data];
       const bool vector = shape.size() == 1, table = data == weights.embed_tokens;
       const bool product = !vector && (!table || weights.lm_head == weights.embed_tokens);  // read by a GEMM
+      if (const auto q = options_.quantized.find(name); q != options_.quantized.end() && product && !table &&
+                                                         data != weights.lm_head) {
+        keep_quantized(f, name, q->second, static_cast<std::int64_t>(count));
+        return;
+      }
       if (vector || table) {
         owned_.push_back(device_alloc(count * sizeof(float), name));
         f.f32 = static_cast<float*>(owned_.back().get());
@@ -420,6 +429,49 @@ class CudaBackend final : public Backend {
       }
     });
     synchronize();
+  }
+
+  // Uploads a matrix's blocks as they are (a bf16 scratch of the largest such matrix receives each
+  // dequantization, allocated once).
+  void keep_quantized(Frozen& f, const std::string& name, const QuantizedSource& q, std::int64_t count) {
+    f.type = quant_type(q.ggml_type, name);
+    const std::int64_t block = cuda::quant_block_elements(f.type);
+    SLM_CHECK(count % block == 0 && static_cast<std::int64_t>(q.bytes) == count / block * cuda::quant_block_bytes(f.type),
+              "internal: ", name, ": ", q.bytes, " bytes of quantized blocks for ", count, " weights");
+    owned_.push_back(device_alloc(q.bytes, name));
+    f.blocks = owned_.back().get();
+    f.count = count;
+    upload(owned_.back().get(), q.blocks, q.bytes);
+    dequantized_.ensure(static_cast<std::size_t>(count) * sizeof(bf16), "dequantized weight");
+  }
+
+  static cuda::QuantType quant_type(std::uint32_t ggml_type, const std::string& name) {
+    switch (ggml_type) {
+      case 2: return cuda::QuantType::q4_0;
+      case 3: return cuda::QuantType::q4_1;
+      case 6: return cuda::QuantType::q5_0;
+      case 7: return cuda::QuantType::q5_1;
+      case 8: return cuda::QuantType::q8_0;
+      case 10: return cuda::QuantType::q2_k;
+      case 11: return cuda::QuantType::q3_k;
+      case 12: return cuda::QuantType::q4_k;
+      case 13: return cuda::QuantType::q5_k;
+      case 14: return cuda::QuantType::q6_k;
+      default: SLM_FAIL(name, ": GGML type ", ggml_type, " cannot be kept quantized on the GPU");
+    }
+  }
+
+  // A matrix in bf16 for a GEMM: its copy, or its blocks dequantized into the shared scratch (the
+  // stream orders each dequantization after the previous product that read the scratch).
+  const bf16* matrix(const float* host) {
+    const Frozen& f = frozen(host);
+    if (!f.blocks) return f.half;
+    cuda::DequantParams p;
+    p.type = f.type;
+    p.blocks = f.blocks;
+    p.n = f.count;
+    cuda::dequantize_bf16(p, dequantized_.as<bf16>(), stream_);
+    return dequantized_.as<bf16>();
   }
 
   const Frozen& frozen(const float* host) const {
@@ -503,6 +555,7 @@ class CudaBackend final : public Backend {
   std::vector<std::shared_ptr<void>> owned_;  // the weights' device copies
   std::vector<Mirror> mirrors_;
   std::shared_ptr<void> scalars_, grad_norm_ws_;
+  Scratch dequantized_;  // [largest quantized matrix] bf16
   Scratch x_bf16_, dy_bf16_, q_bf16_, k_bf16_, v_bf16_, dout_bf16_, delta_, lora_g_, lora_ws_, ce_ws_;
   std::int64_t ce_chunk_ = 1;
   const std::int32_t* embedding_ids_ = nullptr;  // the last lookup's ids, to name a bad one

@@ -10,20 +10,36 @@
 // the emulation harness's stand-ins (slm_backend_cuda_emu, which runs the same code on the CPU in
 // tests; see README, "CUDA kernels without a GPU").
 // Does not hold: DoRA, recorded dropout masks, head dims other than 64/128/256, ranks above 128
-// (each refused with a message), several GPUs, quantized weights on the device (the frozen base
-// arrives as fp32 and is stored as bf16).
+// (each refused with a message), several GPUs, a quantized embedding table or lm_head (kept
+// dense: fp32 for the lookup, bf16 for the loss).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "train/backend/backend.h"
 #include "train/model/llama.h"
 
 namespace slm {
 
+// A layer matrix the backend keeps quantized on the device and dequantizes to bf16 right before
+// each product: its GGML block type number (Q4_0/1, Q5_0/1, Q8_0, Q2_K..Q6_K) and its blocks in
+// HF row order, as checkpoints/quantized_matrices.h reads them. Dequantized, it must equal the
+// fp32 weight the backend is given (the loader's exact dequantization), so the step's numbers
+// are those of the bf16 copy it replaces, bit for bit.
+struct QuantizedSource {
+  std::uint32_t ggml_type = 0;
+  const void* blocks = nullptr;
+  std::size_t bytes = 0;
+};
+
 struct CudaBackendOptions {
   int device = 0;
   bool small_tiles = false;  // the kernels' small tile shapes (many blocks on tiny shapes: tests)
+  // Layer matrices to keep quantized, by HF tensor name; the others are kept in bf16.
+  std::map<std::string, QuantizedSource> quantized;
 };
 
 // CUDA devices the runtime sees (0 when there is no driver or no device).

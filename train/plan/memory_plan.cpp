@@ -68,17 +68,31 @@ CudaScratchSizes cuda_scratch_sizes(const ModelConfig& c, std::int64_t max_token
 MemoryPlan plan_cuda_memory(const MemoryPlanInputs& in) {
   const ModelConfig& c = in.config;
   const std::int64_t tokens = in.micro_batch_size * in.seq_len, d = c.hidden_size, v = c.vocab_size;
-  const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim, f = c.intermediate_size;
   const auto adapter_floats = static_cast<std::int64_t>(lora_parameter_count(c, in.lora));
   MemoryPlan p;
   auto add = [&](const char* category, std::string name, std::int64_t bytes) {
     p.buffers.push_back({category, std::move(name), bytes});
   };
-  // Frozen weights: one allocation per tensor.
-  std::int64_t matrices = allocation(k_bf16 * v * d);  // the lm_head (tied: the embedding table)
-  matrices += c.num_layers * (2 * allocation(k_bf16 * qd * d) + 2 * allocation(k_bf16 * kvd * d) +
-                              3 * allocation(k_bf16 * f * d));
-  add("frozen weights", "matrices (bf16)", matrices);
+  // Frozen weights: one allocation per tensor; a quantized layer matrix keeps its blocks, and the
+  // largest of them has a bf16 scratch to be dequantized into.
+  std::int64_t dense = allocation(k_bf16 * v * d), quantized = 0, scratch = 0;  // lm_head (tied: the table)
+  for (std::int64_t l = 0; l < c.num_layers; ++l)
+    for (std::size_t slot = 0; slot < k_num_slots; ++slot) {
+      const auto [cols, rows] = slot_dims(c, static_cast<LinearSlot>(slot));
+      const std::string name =
+          "model.layers." + std::to_string(l) + "." + std::string(slot_module_name(static_cast<LinearSlot>(slot))) + ".weight";
+      if (const auto q = in.quantized_bytes.find(name); q != in.quantized_bytes.end()) {
+        quantized += allocation(q->second);
+        scratch = std::max(scratch, k_bf16 * rows * cols);
+      } else {
+        dense += allocation(k_bf16 * rows * cols);
+      }
+    }
+  add("frozen weights", "matrices kept in bf16 (lm_head or the tied table included)", dense);
+  if (quantized > 0) {
+    add("frozen weights", "layer matrices kept " + in.quantized_format + ", dequantized per product", quantized);
+    add("frozen weights", "dequantization scratch (bf16, the largest matrix)", allocation(scratch));
+  }
   add("frozen weights", "embedding table for the lookup (fp32)", allocation(k_f32 * v * d));
   add("frozen weights", "norm weights (fp32)", (2 * c.num_layers + 1) * allocation(k_f32 * d));
   add("adapters", "LoRA A, B (and DoRA magnitudes), fp32", allocation(k_f32 * adapter_floats));

@@ -5,17 +5,17 @@
 // allocated inside a step), so it equals what the backend allocates; test_cuda_step checks that
 // in the emulation harness, byte for byte.
 //
-// Categories: frozen weights (bf16 matrices, fp32 norms, the embedding table also fp32 for the
-// lookup), adapters, gradients and AdamW moments (fp32), activations (fp32, kept per layer, and
+// Categories: frozen weights (bf16 matrices or the layer matrices' quantized blocks plus one bf16
+// scratch they are dequantized into, fp32 norms, the embedding table also fp32 for the lookup), adapters, gradients and AdamW moments (fp32), activations (fp32, kept per layer, and
 // the step's shared buffers), the backend's work buffers (bf16 copies of GEMM and attention
 // operands, LoRA and attention backward scratch), the chunked cross-entropy's workspace, the
 // cuBLASLt workspace; plus the CUDA context, which the driver allocates, at a typical size.
 // Each allocation is counted rounded up to 256 bytes, as cudaMalloc's granularity at least.
-// Does not hold: reading model files (the train command); weights kept quantized on the device
-// (the backend receives the frozen base in fp32 and stores bf16).
+// Does not hold: reading model files (the train command).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +33,9 @@ struct MemoryPlanInputs {
   std::int64_t seq_len = 2048;
   bool activation_checkpointing = false;
   bool small_tiles = false;  // the kernels' small tiles (CudaBackendOptions::small_tiles; tests)
+  // Layer matrices the backend keeps quantized (CudaBackendOptions::quantized): HF name -> bytes.
+  std::map<std::string, std::int64_t> quantized_bytes;
+  std::string quantized_format;  // for the report: "Q4_1"
 };
 
 // The CUDA backend's own scratch for steps of at most max_tokens tokens, in bytes (it allocates
