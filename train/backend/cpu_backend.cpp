@@ -44,9 +44,8 @@ class CpuBackend final : public Backend {
     }
     if (lora && lora->use_dora) {
       std::int64_t max_out = 0, max_weight = 0;
-      for (LinearSlot s : {LinearSlot::QProj, LinearSlot::KProj, LinearSlot::VProj, LinearSlot::OProj,
-                           LinearSlot::GateProj, LinearSlot::UpProj, LinearSlot::DownProj}) {
-        const auto [in, out] = slot_dims(c, s);
+      for (std::size_t s = 0; s < k_num_slots; ++s) {
+        const auto [in, out] = slot_dims(c, static_cast<LinearSlot>(s));
         max_out = std::max(max_out, out);
         max_weight = std::max(max_weight, out * (in + r));
       }

@@ -28,9 +28,6 @@
 #include "train/plan/memory_plan.h"
 
 namespace slm {
-
-int visible_cuda_devices();
-
 namespace {
 
 using bf16 = __nv_bfloat16;
