@@ -5,7 +5,7 @@
 // Same names, enums and argument order as NCCL. A collective completes when every rank has
 // called it (the calls are matched in order per communicator; counts, types and operations must
 // agree, otherwise ncclInvalidUsage). Does not hold: MPI ranks, reduce-scatter, all-gather,
-// point-to-point (issue 8 adds what the backend needs).
+// point-to-point (data-parallel training adds what it needs).
 #pragma once
 
 #include <cstddef>
