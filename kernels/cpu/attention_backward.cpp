@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "train/core/error.h"
 
@@ -61,10 +62,21 @@ inline void axpy(float* y, float alpha, const float* x, std::int64_t e) {
   for (std::int64_t c = 0; c < e; ++c) y[c] += alpha * x[c];
 }
 
+// p rounded to bf16 (nearest even) when `round`; p otherwise. Finite p of either sign (P, dS).
+float probability(float p, bool round) {
+  if (!round) return p;
+  std::uint32_t bits;
+  std::memcpy(&bits, &p, 4);
+  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+  std::memcpy(&p, &bits, 4);
+  return p;
+}
+
 // One query row of the forward: keys [lo, ti] of kv head gi; sc is scratch of ti - lo + 1 floats.
-// Writes oi [E] and returns the log-sum-exp of the scaled scores.
+// Writes oi [E] and returns the log-sum-exp of the scaled scores. With `round`, exp(s - max)
+// enters P V rounded to bf16 (the sum that normalizes stays fp32, as in the CUDA kernel).
 float forward_row(float* oi, float* sc, const float* qi, const float* k, const float* v, std::int64_t lo,
-                  std::int64_t ti, std::int64_t kv_row, std::int64_t gi, std::int64_t e, float scale) {
+                  std::int64_t ti, std::int64_t kv_row, std::int64_t gi, std::int64_t e, float scale, bool round) {
   float max_score = -INFINITY;
   for (std::int64_t j = lo; j <= ti; ++j) {
     const float s = dot(qi, k + j * kv_row + gi * e, e) * scale;
@@ -75,7 +87,7 @@ float forward_row(float* oi, float* sc, const float* qi, const float* k, const f
   for (std::int64_t j = lo; j <= ti; ++j) sum += (sc[j - lo] = std::exp(sc[j - lo] - max_score));
   const float inv = 1.0f / sum;
   std::fill(oi, oi + e, 0.0f);
-  for (std::int64_t j = lo; j <= ti; ++j) axpy(oi, sc[j - lo] * inv, v + j * kv_row + gi * e, e);
+  for (std::int64_t j = lo; j <= ti; ++j) axpy(oi, probability(sc[j - lo], round) * inv, v + j * kv_row + gi * e, e);
   return max_score + std::log(sum);
 }
 
@@ -84,7 +96,8 @@ float forward_row(float* oi, float* sc, const float* qi, const float* k, const f
 void attention_forward_train(float* out, float* lse, const float* q, const float* k, const float* v,
                              std::int64_t t, std::int64_t h, std::int64_t g, std::int64_t e, float scale,
                              const std::int32_t* cu_seqlens, std::int64_t n_docs, float* scratch,
-                             std::int64_t window) {
+                             std::int64_t window, AttentionProbabilities probabilities) {
+  const bool round = probabilities == AttentionProbabilities::bf16;
   SLM_CHECK(g > 0 && h % g == 0, "attention: ", h, " query heads are not a multiple of ", g, " kv heads");
   const Docs docs(cu_seqlens, n_docs, t, window);
   const std::int64_t group = h / g, kv_row = g * e;
@@ -93,7 +106,7 @@ void attention_forward_train(float* out, float* lse, const float* q, const float
     const std::int64_t ti = pair / h, hi = pair % h;
     float* sc = scratch + static_cast<std::int64_t>(omp_get_thread_num()) * t;
     lse[pair] = forward_row(out + pair * e, sc, q + pair * e, k, v, docs.first_key(ti), ti, kv_row, hi / group,
-                            e, scale);
+                            e, scale, round);
   }
 }
 
@@ -102,7 +115,7 @@ namespace {
 // dq for every (query, head) pair; delta[T, H] = rowsum(dout * out) already computed.
 void backward_dq(float* dq, const float* dout, const float* q, const float* k, const float* v, const float* lse,
                  const float* delta, std::int64_t t, std::int64_t h, std::int64_t g, std::int64_t e, float scale,
-                 const Docs& docs) {
+                 const Docs& docs, bool round) {
   const std::int64_t group = h / g, kv_row = g * e;
 #pragma omp parallel for schedule(dynamic, 1) if (t * h > 1)
   for (std::int64_t pair = 0; pair < t * h; ++pair) {
@@ -115,7 +128,7 @@ void backward_dq(float* dq, const float* dout, const float* q, const float* k, c
       const float* kj = k + j * kv_row + gi * e;
       const float p = std::exp(dot(qi, kj, e) * scale - lse[pair]);
       const float ds = p * (dot(gi_out, v + j * kv_row + gi * e, e) - delta[pair]);
-      axpy(dqi, scale * ds, kj, e);
+      axpy(dqi, scale * probability(ds, round), kj, e);
     }
   }
 }
@@ -123,7 +136,7 @@ void backward_dq(float* dq, const float* dout, const float* q, const float* k, c
 // dk and dv for every (key, kv head) pair, summing over the queries and heads that see it.
 void backward_dkdv(float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
                    const float* lse, const float* delta, std::int64_t t, std::int64_t h, std::int64_t g,
-                   std::int64_t e, float scale, const Docs& docs) {
+                   std::int64_t e, float scale, const Docs& docs, bool round) {
   const std::int64_t group = h / g;
 #pragma omp parallel for schedule(dynamic, 1) if (t * g > 1)
   for (std::int64_t pair = 0; pair < t * g; ++pair) {
@@ -142,8 +155,8 @@ void backward_dkdv(float* dk, float* dv, const float* dout, const float* q, cons
         const float* doi = dout + row * e;
         const float p = std::exp(dot(qi, kj, e) * scale - lse[row]);
         const float ds = p * (dot(doi, vj, e) - delta[row]);
-        axpy(dkj, scale * ds, qi, e);
-        axpy(dvj, p, doi, e);
+        axpy(dkj, scale * probability(ds, round), qi, e);
+        axpy(dvj, probability(p, round), doi, e);
       }
     }
   }
@@ -154,14 +167,16 @@ void backward_dkdv(float* dk, float* dv, const float* dout, const float* q, cons
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, std::int64_t t, std::int64_t h,
                         std::int64_t g, std::int64_t e, float scale, const std::int32_t* cu_seqlens,
-                        std::int64_t n_docs, float* scratch, std::int64_t window) {
+                        std::int64_t n_docs, float* scratch, std::int64_t window,
+                        AttentionProbabilities probabilities) {
+  const bool round = probabilities == AttentionProbabilities::bf16;
   SLM_CHECK(g > 0 && h % g == 0, "attention: ", h, " query heads are not a multiple of ", g, " kv heads");
   const Docs docs(cu_seqlens, n_docs, t, window);
   float* delta = scratch;  // [T, H]
 #pragma omp parallel for schedule(static) if (t * h > 256)
   for (std::int64_t pair = 0; pair < t * h; ++pair) delta[pair] = dot(dout + pair * e, out + pair * e, e);
-  backward_dq(dq, dout, q, k, v, lse, delta, t, h, g, e, scale, docs);
-  backward_dkdv(dk, dv, dout, q, k, v, lse, delta, t, h, g, e, scale, docs);
+  backward_dq(dq, dout, q, k, v, lse, delta, t, h, g, e, scale, docs, round);
+  backward_dkdv(dk, dv, dout, q, k, v, lse, delta, t, h, g, e, scale, docs, round);
 }
 
 }  // namespace slm::cpu

@@ -16,13 +16,19 @@
 
 namespace slm::cpu {
 
+// How the probabilities enter their products: in fp32, or rounded to bf16 as the CUDA kernels
+// (FlashAttention-2) round them: P before P V and P^T dout, dS before dS k and dS^T q. The bf16
+// form is the CPU reference at the CUDA backend's precision (tests); training uses fp32.
+enum class AttentionProbabilities { fp32, bf16 };
+
 // out[T, H, E] = softmax(q k^T * scale + mask) v per head, and lse[T, H] = log(sum_j exp(s_tj))
 // of the scaled scores s, for attention_backward. q [T, H, E]; k, v [T, G, E] (contiguous).
 // Overwrites out and lse. scratch: omp_get_max_threads() * T floats.
 void attention_forward_train(float* out, float* lse, const float* q, const float* k, const float* v,
                              std::int64_t t, std::int64_t h, std::int64_t g, std::int64_t e, float scale,
                              const std::int32_t* cu_seqlens, std::int64_t n_docs, float* scratch,
-                             std::int64_t window = 0);
+                             std::int64_t window = 0,
+                             AttentionProbabilities probabilities = AttentionProbabilities::fp32);
 
 // Given dout [T, H, E] and the forward's q, k, v, out and lse (same mask arguments), with
 // P = exp(s - lse), dP = dout v^T, dS = P * (dP - rowsum(dout * out)):
@@ -33,6 +39,7 @@ void attention_forward_train(float* out, float* lse, const float* q, const float
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, std::int64_t t, std::int64_t h,
                         std::int64_t g, std::int64_t e, float scale, const std::int32_t* cu_seqlens,
-                        std::int64_t n_docs, float* scratch, std::int64_t window = 0);
+                        std::int64_t n_docs, float* scratch, std::int64_t window = 0,
+                        AttentionProbabilities probabilities = AttentionProbabilities::fp32);
 
 }  // namespace slm::cpu

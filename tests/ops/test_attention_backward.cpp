@@ -115,6 +115,42 @@ TEST(AttentionBackward, GradientsByFiniteDifferences) {
   }
 }
 
+// AttentionProbabilities::bf16 (the CPU reference at the CUDA kernels' precision) rounds P and dS:
+// out, dq, dk and dv move away from the fp32 results by about bf16's rounding (2^-8 relative),
+// not 0 and not more; lse is unchanged (the normalizing sum stays fp32).
+TEST(AttentionBackward, Bf16ProbabilitiesDifferByAboutBf16Rounding) {
+  std::mt19937 rng(34);
+  const int t = 19, h = 4, g = 2, e = 16;
+  const std::vector<std::int32_t> cu = {0, 7, t};
+  Guarded q(t * h * e), k(t * g * e), v(t * g * e), dout(t * h * e);
+  for (Guarded* x : {&q, &k, &v, &dout}) x->fill_normal(rng);
+  std::vector<float> results[2][4];  // [fp32, bf16][out, dq, dk, dv]
+  std::vector<float> lses[2];
+  for (int b = 0; b < 2; ++b) {
+    const auto mode = b ? cpu::AttentionProbabilities::bf16 : cpu::AttentionProbabilities::fp32;
+    Guarded out(t * h * e), lse(t * h), scr(omp_get_max_threads() * t), dq(t * h * e), dk(t * g * e), dv(t * g * e),
+        bscr(t * h);
+    cpu::attention_forward_train(out.data(), lse.data(), q.data(), k.data(), v.data(), t, h, g, e, 0.25f, cu.data(),
+                                 2, scr.data(), 0, mode);
+    cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), out.data(),
+                            lse.data(), t, h, g, e, 0.25f, cu.data(), 2, bscr.data(), 0, mode);
+    int i = 0;
+    for (Guarded* x : {&out, &dq, &dk, &dv}) results[b][i++].assign(x->data(), x->data() + x->size());
+    lses[b].assign(lse.data(), lse.data() + lse.size());
+  }
+  EXPECT_EQ(lses[0], lses[1]);
+  const char* names[] = {"out", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) {
+    double worst = 0, scale = 0;
+    for (std::size_t j = 0; j < results[0][i].size(); ++j) {
+      worst = std::max(worst, std::abs(double(results[1][i][j]) - results[0][i][j]));
+      scale = std::max(scale, std::abs(double(results[0][i][j])));
+    }
+    EXPECT_GT(worst / scale, 1e-5) << names[i] << ": the rounding had no effect";
+    EXPECT_LT(worst / scale, 1.0 / 256) << names[i];
+  }
+}
+
 // Packed documents give exactly what each document gives alone.
 TEST(AttentionBackward, PackedEqualsSeparate) {
   std::mt19937 rng(33);

@@ -26,8 +26,23 @@
 namespace slm {
 namespace {
 
+// x rounded to bf16 (nearest even) into out; returns out.
+const float* rounded_bf16(const float* x, std::int64_t n, std::vector<float>& out) {
+  SLM_CHECK(static_cast<std::int64_t>(out.size()) >= n, "internal: bf16 rounding buffer not reserved");
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x[i], 4);
+    bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;  // finite values (activations)
+    std::memcpy(&out[static_cast<std::size_t>(i)], &bits, 4);
+  }
+  return out.data();
+}
+
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(const CpuBackendOptions& options) : options_(options) {}
+
   std::string_view name() const override { return "cpu"; }
 
   void reserve(const ModelConfig& c, std::int64_t max_tokens, const LoraSettings* lora) override {
@@ -38,6 +53,9 @@ class CpuBackend final : public Backend {
     grow(attn_scratch_, std::max(static_cast<std::int64_t>(omp_get_max_threads()) * n, n * h));
     grow(ce_scratch_, ce_chunk_ * (c.vocab_size + d + 1));
     grow(lora_g_, n * r);
+    if (options_.bf16_operands)
+      for (std::vector<float>* b : {&round_x_, &round_q_, &round_k_, &round_v_, &round_dout_})
+        grow(*b, n * std::max(widest, static_cast<std::int64_t>(c.num_kv_heads * c.head_dim)));
     if (lora && lora->dropout > 0) {
       grow(mask_, n * widest);
       grow(masked_x_, n * widest);
@@ -103,7 +121,7 @@ class CpuBackend final : public Backend {
   }
 
   void linear_forward(float* y, const float* x, const LinearCall& call) override {
-    cpu::matmul_nt(y, x, call.w, call.n, call.out, call.in);
+    cpu::matmul_nt(y, operand(x, call.n * call.in, round_x_), call.w, call.n, call.out, call.in);
     if (!call.lora) return;
     const LoraModule& mod = *call.lora;
     cpu::lora_forward(y, x, mod.a, mod.b, call.lora_scale, call.xa, call.n, call.out, call.in, call.rank,
@@ -119,7 +137,7 @@ class CpuBackend final : public Backend {
 
   void linear_backward(float* dx, const float* dy, const float* x, const LinearCall& call, float beta) override {
     if (call.lora && call.lora->magnitude) dy = dora_backward(dy, x, call);
-    cpu::matmul_nn(dx, dy, call.w, call.n, call.in, call.out, beta);
+    cpu::matmul_nn(dx, operand(dy, call.n * call.out, round_x_), call.w, call.n, call.in, call.out, beta);
     if (!call.lora) return;
     const LoraModule& mod = *call.lora;
     cpu::lora_backward(mod.da, mod.db, dx, dy, x, mod.a, mod.b, call.xa, call.lora_scale, call.n, call.out, call.in,
@@ -128,14 +146,17 @@ class CpuBackend final : public Backend {
 
   void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                          const AttentionShape& s, const BatchView& b) override {
-    cpu::attention_forward_train(out, lse, q, k, v, s.n, s.h, s.g, s.e, s.scale, b.host_cu_seqlens, b.docs,
-                                 attn_scratch_.data());
+    cpu::attention_forward_train(out, lse, operand(q, s.n * s.h * s.e, round_q_), operand(k, s.n * s.g * s.e, round_k_),
+                                 operand(v, s.n * s.g * s.e, round_v_), s.n, s.h, s.g, s.e, s.scale, b.host_cu_seqlens,
+                                 b.docs, attn_scratch_.data(), 0, probabilities());
   }
   void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                           const float* v, const float* out, const float* lse, const AttentionShape& s,
                           const BatchView& b) override {
-    cpu::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.n, s.h, s.g, s.e, s.scale, b.host_cu_seqlens,
-                            b.docs, attn_scratch_.data());
+    cpu::attention_backward(dq, dk, dv, operand(dout, s.n * s.h * s.e, round_dout_),
+                            operand(q, s.n * s.h * s.e, round_q_), operand(k, s.n * s.g * s.e, round_k_),
+                            operand(v, s.n * s.g * s.e, round_v_), out, lse, s.n, s.h, s.g, s.e, s.scale,
+                            b.host_cu_seqlens, b.docs, attn_scratch_.data(), 0, probabilities());
   }
   void swiglu_forward(float* out, const float* gate, const float* up, std::int64_t count) override {
     cpu::swiglu_forward(out, gate, up, count);
@@ -148,8 +169,8 @@ class CpuBackend final : public Backend {
   double cross_entropy(float* dx, const float* x, const float* w, const std::int32_t* targets, std::int64_t n,
                        std::int64_t d, std::int64_t v, float grad_scale) override {
     double loss_sum = 0;
-    cpu::cross_entropy_forward_backward(&loss_sum, dx, x, w, targets, n, d, v, ce_chunk_, grad_scale,
-                                        ce_scratch_.data());
+    cpu::cross_entropy_forward_backward(&loss_sum, dx, operand(x, n * d, round_x_), w, targets, n, d, v, ce_chunk_,
+                                        grad_scale, ce_scratch_.data());
     return loss_sum;
   }
   void logits(float* host_out, const float* x, const float* w, std::int64_t n, std::int64_t v,
@@ -166,6 +187,15 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  cpu::AttentionProbabilities probabilities() const {
+    return options_.bf16_operands ? cpu::AttentionProbabilities::bf16 : cpu::AttentionProbabilities::fp32;
+  }
+
+  // x, or (bf16_operands) x rounded to bf16 in `buffer`.
+  const float* operand(const float* x, std::int64_t n, std::vector<float>& buffer) const {
+    return options_.bf16_operands ? rounded_bf16(x, n, buffer) : x;
+  }
+
   static void grow(std::vector<float>& buffer, std::int64_t n) {
     if (static_cast<std::int64_t>(buffer.size()) < n) buffer.assign(static_cast<std::size_t>(n), 0.0f);
   }
@@ -211,12 +241,16 @@ class CpuBackend final : public Backend {
     return dz;
   }
 
+  CpuBackendOptions options_;
   std::int64_t ce_chunk_ = 1;
+  std::vector<float> round_x_, round_q_, round_k_, round_v_, round_dout_;  // bf16_operands only
   std::vector<float> attn_scratch_, ce_scratch_, lora_g_, mask_, masked_x_, dora_work_, dora_z_, dora_dz_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
 
 }  // namespace slm

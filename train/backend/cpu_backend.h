@@ -10,6 +10,14 @@
 
 namespace slm {
 
-std::unique_ptr<Backend> make_cpu_backend();
+struct CpuBackendOptions {
+  // Round every operand the CUDA backend rounds to bf16 before using it (the inputs of the base
+  // products, of attention and of the lm_head product, and attention's probabilities; give it a
+  // model whose weights are rounded too): the CPU reference at the CUDA backend's precision, which
+  // tests measure it against.
+  bool bf16_operands = false;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options = {});
 
 }  // namespace slm
