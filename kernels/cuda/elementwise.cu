@@ -50,10 +50,27 @@ __global__ void __launch_bounds__(k_threads) add_inplace_kernel(float* x, const 
   for (std::int64_t i = chunks * 4 + first; i < n; i += stride) x[i] += y[i];
 }
 
-// Width 4: float4 chunks (D % 4 == 0, out and table 16-byte aligned); width 1: elements. The
-// thread of a bad row's first chunk reports the row.
+// A table's chunk of Width elements (fp32 or bf16), as fp32.
 template <int Width>
-__global__ void __launch_bounds__(k_threads) embedding_kernel(EmbeddingParams p) {
+__device__ __forceinline__ std::conditional_t<Width == 4, float4, float> table_chunk(const float* table, std::int64_t i) {
+  return reinterpret_cast<const std::conditional_t<Width == 4, float4, float>*>(table)[i];
+}
+template <int Width>
+__device__ __forceinline__ std::conditional_t<Width == 4, float4, float> table_chunk(const __nv_bfloat16* table,
+                                                                                    std::int64_t i) {
+  if constexpr (Width == 4) {
+    const Bf16x4 v = reinterpret_cast<const Bf16x4*>(table)[i];
+    const float2 lo = __bfloat1622float2(v.lo), hi = __bfloat1622float2(v.hi);
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+  } else {
+    return __bfloat162float(table[i]);
+  }
+}
+
+// Width 4: four elements per chunk (D % 4 == 0, out 16-byte and the table 16- or 8-byte aligned);
+// width 1: elements. The thread of a bad row's first chunk reports the row.
+template <class Table, int Width>
+__global__ void __launch_bounds__(k_threads) embedding_kernel(EmbeddingParams p, const Table* table) {
   using Chunk = std::conditional_t<Width == 4, float4, float>;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   const std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -63,7 +80,7 @@ __global__ void __launch_bounds__(k_threads) embedding_kernel(EmbeddingParams p)
     const std::int32_t id = p.ids[row];
     Chunk value{};
     if (id >= 0 && id < p.v) {
-      value = reinterpret_cast<const Chunk*>(p.table)[id * per_row + col];
+      value = table_chunk<Width>(table, id * per_row + col);
     } else if (col == 0) {
       atomicMin(reinterpret_cast<unsigned long long*>(p.invalid_at), static_cast<unsigned long long>(row));
     }
@@ -77,6 +94,19 @@ unsigned blocks_for(std::int64_t per_thread_items, int max_blocks) {
   const std::int64_t needed = (per_thread_items + k_threads - 1) / k_threads;
   const std::int64_t limit = max_blocks > 0 ? max_blocks : k_max_blocks;
   return static_cast<unsigned>(needed < limit ? needed : limit);
+}
+
+// Launches the lookup from a table of type Table: four elements per thread when the row length and
+// the alignments allow (the table's chunk is 4 * sizeof(Table) bytes), else one.
+template <class Table>
+void launch_embedding(const EmbeddingParams& p, const Table* table, cudaStream_t stream) {
+  if (p.d % 4 == 0 && aligned(p.out, 16) && aligned(table, 4 * sizeof(Table))) {
+    launch(embedding_kernel<Table, 4>, dim3(blocks_for(p.t * (p.d / 4), p.max_blocks)), dim3(k_threads), 0, stream, p,
+           table);
+  } else {
+    launch(embedding_kernel<Table, 1>, dim3(blocks_for(p.t * p.d, p.max_blocks)), dim3(k_threads), 0, stream, p,
+           table);
+  }
 }
 
 }  // namespace
@@ -106,15 +136,16 @@ void add_inplace(float* x, const float* y, std::int64_t n, cudaStream_t stream, 
 void embedding_forward(const EmbeddingParams& p, cudaStream_t stream) {
   SLM_CHECK(p.t >= 0 && p.d >= 1 && p.v >= 0, "internal: cuda::embedding_forward called with T ", p.t, ", D ", p.d,
             ", V ", p.v);
-  SLM_CHECK(p.invalid_at != nullptr && (p.t == 0 || (p.out && p.table && p.ids)),
+  SLM_CHECK(p.invalid_at != nullptr && (p.t == 0 || (p.out && (p.table || p.table_bf16) && p.ids)),
             "internal: cuda::embedding_forward called with a null pointer");
+  SLM_CHECK(!(p.table && p.table_bf16), "internal: cuda::embedding_forward given both an fp32 and a bf16 table");
   // All ones: -1 as std::int64_t, and above every position for the kernel's unsigned minimum.
   SLM_CUDA_CHECK(cudaMemsetAsync(p.invalid_at, 0xFF, sizeof(std::int64_t), stream));
   if (p.t == 0) return;
-  if (p.d % 4 == 0 && aligned(p.out, 16) && aligned(p.table, 16)) {
-    launch(embedding_kernel<4>, dim3(blocks_for(p.t * (p.d / 4), p.max_blocks)), dim3(k_threads), 0, stream, p);
+  if (p.table_bf16 != nullptr) {
+    launch_embedding(p, p.table_bf16, stream);
   } else {
-    launch(embedding_kernel<1>, dim3(blocks_for(p.t * p.d, p.max_blocks)), dim3(k_threads), 0, stream, p);
+    launch_embedding(p, p.table, stream);
   }
 }
 

@@ -26,6 +26,7 @@ void cast_to_bf16(__nv_bfloat16* out, const float* x, std::int64_t n, cudaStream
 void add_inplace(float* x, const float* y, std::int64_t n, cudaStream_t stream, int max_blocks = 0);
 
 // out[T, D] = table[ids[t], :]                                                       overwrites
+//   (table fp32, or table_bf16: its rows converted to fp32, exactly; exactly one of them is set)
 // *invalid_at = the first position t whose id is outside [0, V), or -1                overwrites
 // A bad id cannot throw on the device: its row of out is written as zeros, and the caller
 // checks *invalid_at after its next synchronization and fails as the CPU twin does ("token id
@@ -35,6 +36,7 @@ void add_inplace(float* x, const float* y, std::int64_t n, cudaStream_t stream, 
 struct EmbeddingParams {
   float* out = nullptr;                 // [T, D]
   const float* table = nullptr;         // [V, D]
+  const __nv_bfloat16* table_bf16 = nullptr;  // [V, D], instead of table
   const std::int32_t* ids = nullptr;    // [T]
   std::int64_t* invalid_at = nullptr;   // [1]
   std::int64_t t = 0, d = 0, v = 0;
@@ -42,7 +44,8 @@ struct EmbeddingParams {
 };
 
 // Enqueued on `stream`: *invalid_at set to -1 (a memset), then one kernel over the T * D
-// elements (a float4 per thread when D % 4 == 0 and out and table are 16-byte aligned),
+// elements (four per thread when D % 4 == 0, out is 16-byte and the table 16-byte (fp32) or
+// 8-byte (bf16) aligned),
 // grid-stride.
 void embedding_forward(const EmbeddingParams& p, cudaStream_t stream);
 

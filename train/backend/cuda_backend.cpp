@@ -165,7 +165,7 @@ class CudaBackend final : public Backend {
                          std::int64_t v) override {
     cuda::EmbeddingParams p;
     p.out = out;
-    p.table = frozen(table).f32;
+    p.table_bf16 = frozen(table).half;
     p.ids = ids;
     p.invalid_at = scalar<std::int64_t>(k_embedding_invalid);
     p.t = n;
@@ -348,8 +348,8 @@ class CudaBackend final : public Backend {
 
  private:
   struct Frozen {
-    float* f32 = nullptr;  // vectors and the embedding table
-    bf16* half = nullptr;  // matrices kept in bf16
+    float* f32 = nullptr;  // vectors
+    bf16* half = nullptr;  // matrices kept in bf16 (the embedding table too)
     const void* blocks = nullptr;  // matrices kept quantized
     cuda::QuantType type = cuda::QuantType::q8_0;
     std::int64_t count = 0;
@@ -406,19 +406,17 @@ class CudaBackend final : public Backend {
       std::size_t count = 1;
       for (std::int64_t s : shape) count *= static_cast<std::size_t>(s);
       Frozen& f = frozen_[data];
-      const bool vector = shape.size() == 1, table = data == weights.embed_tokens;
-      const bool product = !vector && (!table || weights.lm_head == weights.embed_tokens);  // read by a GEMM
-      if (const auto q = options_.quantized.find(name); q != options_.quantized.end() && product && !table &&
-                                                         data != weights.lm_head) {
+      const bool vector = shape.size() == 1, table = data == weights.embed_tokens || data == weights.lm_head;
+      if (const auto q = options_.quantized.find(name); q != options_.quantized.end() && !vector && !table) {
         keep_quantized(f, name, q->second, static_cast<std::int64_t>(count));
         return;
       }
-      if (vector || table) {
+      if (vector) {
         owned_.push_back(device_alloc(count * sizeof(float), name));
         f.f32 = static_cast<float*>(owned_.back().get());
         upload(f.f32, data, count * sizeof(float));
       }
-      if (product) {
+      if (!vector) {
         owned_.push_back(device_alloc(count * sizeof(bf16), name));
         f.half = static_cast<bf16*>(owned_.back().get());
         upload(staging.get(), data, count * sizeof(float));

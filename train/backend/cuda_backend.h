@@ -2,7 +2,7 @@
 // cuBLASLt bf16 GEMMs for the frozen base, all device memory allocated before the first step.
 //
 // Precision: activations, gradients, adapters and optimizer state are fp32 on the device, as on
-// the CPU. The frozen matrices are kept in bf16; the base GEMMs, attention and the lm_head product
+// the CPU. The frozen matrices (the embedding table included) are kept in bf16; the base GEMMs, attention and the lm_head product
 // read their operands rounded to bf16 (casts into reusable scratch) and accumulate in fp32, so a
 // step agrees with the CPU backend's to bf16 accuracy, not bit for bit. LoRA's products read fp32.
 //
@@ -10,8 +10,8 @@
 // the emulation harness's stand-ins (slm_backend_cuda_emu, which runs the same code on the CPU in
 // tests; see README, "CUDA kernels without a GPU").
 // Does not hold: DoRA, recorded dropout masks, head dims other than 64/128/256, ranks above 128
-// (each refused with a message), several GPUs, a quantized embedding table or lm_head (kept
-// dense: fp32 for the lookup, bf16 for the loss).
+// (each refused with a message), several GPUs, a quantized embedding table or lm_head (kept in
+// bf16: the lookup converts rows to fp32).
 #pragma once
 
 #include <cstdint>

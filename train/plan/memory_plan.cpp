@@ -75,7 +75,8 @@ MemoryPlan plan_cuda_memory(const MemoryPlanInputs& in) {
   };
   // Frozen weights: one allocation per tensor; a quantized layer matrix keeps its blocks, and the
   // largest of them has a bf16 scratch to be dequantized into.
-  std::int64_t dense = allocation(k_bf16 * v * d), quantized = 0, scratch = 0;  // lm_head (tied: the table)
+  // The embedding table and the lm_head (one tensor when tied).
+  std::int64_t dense = allocation(k_bf16 * v * d) * (c.tie_word_embeddings ? 1 : 2), quantized = 0, scratch = 0;
   for (std::int64_t l = 0; l < c.num_layers; ++l)
     for (std::size_t slot = 0; slot < k_num_slots; ++slot) {
       const auto [cols, rows] = slot_dims(c, static_cast<LinearSlot>(slot));
@@ -88,12 +89,11 @@ MemoryPlan plan_cuda_memory(const MemoryPlanInputs& in) {
         dense += allocation(k_bf16 * rows * cols);
       }
     }
-  add("frozen weights", "matrices kept in bf16 (lm_head or the tied table included)", dense);
+  add("frozen weights", "matrices kept in bf16 (embedding table and lm_head included)", dense);
   if (quantized > 0) {
     add("frozen weights", "layer matrices kept " + in.quantized_format + ", dequantized per product", quantized);
     add("frozen weights", "dequantization scratch (bf16, the largest matrix)", allocation(scratch));
   }
-  add("frozen weights", "embedding table for the lookup (fp32)", allocation(k_f32 * v * d));
   add("frozen weights", "norm weights (fp32)", (2 * c.num_layers + 1) * allocation(k_f32 * d));
   add("adapters", "LoRA A, B (and DoRA magnitudes), fp32", allocation(k_f32 * adapter_floats));
   add("gradients", "LoRA gradients, fp32", allocation(k_f32 * adapter_floats));

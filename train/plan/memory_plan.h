@@ -6,7 +6,7 @@
 // in the emulation harness, byte for byte.
 //
 // Categories: frozen weights (bf16 matrices or the layer matrices' quantized blocks plus one bf16
-// scratch they are dequantized into, fp32 norms, the embedding table also fp32 for the lookup), adapters, gradients and AdamW moments (fp32), activations (fp32, kept per layer, and
+// scratch they are dequantized into, fp32 norms), adapters, gradients and AdamW moments (fp32), activations (fp32, kept per layer, and
 // the step's shared buffers), the backend's work buffers (bf16 copies of GEMM and attention
 // operands, LoRA and attention backward scratch), the chunked cross-entropy's workspace, the
 // cuBLASLt workspace; plus the CUDA context, which the driver allocates, at a typical size.

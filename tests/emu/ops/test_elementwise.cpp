@@ -30,6 +30,8 @@ namespace {
 
 using slm::ops_test::DeviceArray;
 using slm::ops_test::bits_of;
+using slm::ops_test::to_bf16;
+using slm::ops_test::to_float;
 
 const std::int64_t k_sizes[] = {1, 5, 13, 1000, 1001, 4099};
 // The launcher's grid, and at most 1 or 2 blocks so that threads take further elements.
@@ -162,25 +164,35 @@ struct EmbeddingCase {
 const EmbeddingCase k_embedding_cases[] = {{1, 1, 1},  {5, 7, 11},    {13, 4, 9},
                                            {13, 5, 3}, {1001, 3, 50}, {257, 64, 1000}};
 
-// The table (on the host, and `offset` floats past the alignment on the device when run) and the
-// ids (host; the test may change them before run) of a case, and the device output.
+// The table (on the host, and `offset` elements past the alignment on the device when run; fp32,
+// or bf16 with values that bf16 holds exactly) and the ids (host; the test may change them
+// before run) of a case, and the device output.
 struct Embedding {
-  Embedding(const EmbeddingCase& c, int offset, unsigned seed)
+  Embedding(const EmbeddingCase& c, int offset, unsigned seed, bool bf16 = false)
       : c(c), table(static_cast<std::size_t>(c.v * c.d)), ids(static_cast<std::size_t>(c.t)),
-        out(static_cast<std::size_t>(c.t * c.d), k_fill, k_fill, static_cast<std::size_t>(offset)), offset(offset) {
+        out(static_cast<std::size_t>(c.t * c.d), k_fill, k_fill, static_cast<std::size_t>(offset)), offset(offset),
+        bf16(bf16) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& e : table) e = normal(rng);
+    for (float& e : table) e = bf16 ? to_float(to_bf16(normal(rng))) : normal(rng);
     for (auto& id : ids) id = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(c.v));
   }
   // Runs the kernel; *invalid_at starts as garbage so that the test sees it overwritten.
   std::int64_t run(int grid) {
-    const DeviceArray<float> dev_table(table, 0.0f, static_cast<std::size_t>(offset));
+    std::vector<__nv_bfloat16> halves;
+    for (float e : table) halves.push_back(to_bf16(e));
+    const DeviceArray<float> dev_table(bf16 ? std::vector<float>{0.0f} : table, 0.0f, static_cast<std::size_t>(offset));
+    const DeviceArray<__nv_bfloat16> dev_halves(bf16 ? halves : std::vector<__nv_bfloat16>{to_bf16(0.0f)},
+                                                to_bf16(0.0f), static_cast<std::size_t>(offset));
     const DeviceArray<std::int32_t> dev_ids(ids, 0);
     DeviceArray<std::int64_t> invalid_at(1, 12345);
     slm::cuda::EmbeddingParams p;
     p.out = out.get();
-    p.table = dev_table.get();
+    if (bf16) {
+      p.table_bf16 = dev_halves.get();
+    } else {
+      p.table = dev_table.get();
+    }
     p.ids = dev_ids.get();
     p.invalid_at = invalid_at.get();
     p.t = c.t;
@@ -199,18 +211,22 @@ struct Embedding {
   std::vector<std::int32_t> ids;
   DeviceArray<float> out;
   int offset;
+  bool bf16;
 };
 
+// fp32 tables, and bf16 tables (their values converted exactly: the CPU twin on the same values).
 TEST(CudaOpsElementwise, EmbeddingHasTheCpuTwinsBits) {
+  for (const bool bf16 : {false, true})
   for (const EmbeddingCase& c : k_embedding_cases)
     for (const int grid : k_grid_limits)
       for (const int offset : {0, 1}) {
-        Embedding e(c, offset, static_cast<unsigned>(c.t * 31 + c.d));
+        Embedding e(c, offset, static_cast<unsigned>(c.t * 31 + c.d), bf16);
         std::vector<float> want(static_cast<std::size_t>(c.t * c.d));
         slm::cpu::embedding_forward(want.data(), e.table.data(), e.ids.data(), c.t, c.d, c.v);
         EXPECT_EQ(e.run(grid), -1) << "T " << c.t << " D " << c.d;
         EXPECT_EQ(std::memcmp(e.result().data(), want.data(), want.size() * sizeof(float)), 0)
-            << "T " << c.t << " D " << c.d << " V " << c.v << " grid " << grid << " offset " << offset;
+            << "T " << c.t << " D " << c.d << " V " << c.v << " grid " << grid << " offset " << offset
+            << (bf16 ? " bf16" : " fp32");
         EXPECT_TRUE(e.guards_intact()) << "T " << c.t << " D " << c.d;
       }
 }
@@ -218,10 +234,11 @@ TEST(CudaOpsElementwise, EmbeddingHasTheCpuTwinsBits) {
 // Bad ids (negative, V, far out) anywhere: the first position is reported whatever the grid and
 // schedule, their rows are zeros, the other rows are looked up.
 TEST(CudaOpsElementwise, EmbeddingReportsTheFirstBadId) {
+  for (const bool bf16 : {false, true})
   for (const EmbeddingCase& c : k_embedding_cases)
     for (const int grid : k_grid_limits)
       for (const int offset : {0, 1}) {
-        Embedding e(c, offset, 99);
+        Embedding e(c, offset, 99, bf16);
         std::vector<std::int64_t> bad;
         if (c.t == 1) {
           bad = {0};
