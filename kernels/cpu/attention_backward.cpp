@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
+#include "kernels/cpu/bf16_round.h"
 #include "train/core/error.h"
 
 namespace slm::cpu {
@@ -63,14 +63,7 @@ inline void axpy(float* y, float alpha, const float* x, std::int64_t e) {
 }
 
 // p rounded to bf16 (nearest even) when `round`; p otherwise. Finite p of either sign (P, dS).
-float probability(float p, bool round) {
-  if (!round) return p;
-  std::uint32_t bits;
-  std::memcpy(&bits, &p, 4);
-  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-  std::memcpy(&p, &bits, 4);
-  return p;
-}
+float probability(float p, bool round) { return round ? round_to_bf16(p) : p; }
 
 // One query row of the forward: keys [lo, ti] of kv head gi; sc is scratch of ti - lo + 1 floats.
 // Writes oi [E] and returns the log-sum-exp of the scaled scores. With `round`, exp(s - max)

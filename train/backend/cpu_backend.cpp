@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/attention_backward.h"
+#include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/grad_norm.h"
 #include "kernels/cpu/layers.h"
@@ -30,12 +31,7 @@ namespace {
 const float* rounded_bf16(const float* x, std::int64_t n, std::vector<float>& out) {
   SLM_CHECK(static_cast<std::int64_t>(out.size()) >= n, "internal: bf16 rounding buffer not reserved");
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &x[i], 4);
-    bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;  // finite values (activations)
-    std::memcpy(&out[static_cast<std::size_t>(i)], &bits, 4);
-  }
+  for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = cpu::round_to_bf16(x[i]);
   return out.data();
 }
 
